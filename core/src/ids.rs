@@ -1,0 +1,140 @@
+//! Identifiers of the objects the core owns, and of actors, calls and callbacks.
+//!
+//! Connection and listener ids share one counter, so a number is never reused for either kind.
+//! Their string forms (`conn-7`, `listener-3`) are what actors see; anything else is
+//! `Invalid id: {id}`.
+
+use crate::error::Error;
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// A connection, as named to actors by `conn-{n}`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct ConnId(pub u64);
+
+/// A listener, as named to actors by `listener-{n}`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct ListenerId(pub u64);
+
+const CONN_PREFIX: &str = "conn-";
+const LISTENER_PREFIX: &str = "listener-";
+
+impl fmt::Display for ConnId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{CONN_PREFIX}{}", self.0)
+    }
+}
+
+impl fmt::Display for ListenerId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{LISTENER_PREFIX}{}", self.0)
+    }
+}
+
+/// An id as an actor wrote it, parsed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ObjectId {
+    /// `conn-{n}`.
+    Connection(ConnId),
+    /// `listener-{n}`.
+    Listener(ListenerId),
+}
+
+impl ObjectId {
+    /// Parses an actor-supplied id; anything that is not exactly `conn-{n}` or `listener-{n}`
+    /// (decimal, no sign, no leading zero) is `Invalid id`.
+    pub fn parse(text: &str) -> Result<ObjectId, Error> {
+        let invalid = || Error::InvalidId(text.to_owned());
+        let number = |digits: &str| -> Result<u64, Error> {
+            let well_formed = !digits.is_empty()
+                && digits.bytes().all(|b| b.is_ascii_digit())
+                && (digits == "0" || !digits.starts_with('0'));
+            if !well_formed {
+                return Err(invalid());
+            }
+            digits.parse::<u64>().map_err(|_| invalid())
+        };
+        if let Some(digits) = text.strip_prefix(CONN_PREFIX) {
+            Ok(ObjectId::Connection(ConnId(number(digits)?)))
+        } else if let Some(digits) = text.strip_prefix(LISTENER_PREFIX) {
+            Ok(ObjectId::Listener(ListenerId(number(digits)?)))
+        } else {
+            Err(invalid())
+        }
+    }
+}
+
+/// An actor, named as the runtime names it.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct ActorId(pub String);
+
+impl ActorId {
+    /// An actor id from its name.
+    pub fn new(name: impl Into<String>) -> Self {
+        ActorId(name.into())
+    }
+
+    /// The actor's name.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for ActorId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl From<&str> for ActorId {
+    fn from(s: &str) -> Self {
+        ActorId(s.to_owned())
+    }
+}
+
+/// One actor call, from `handle_call` to its `Notice::CallCompleted`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct CallId(pub u64);
+
+/// One callback into an actor, from its `Notice::Callback` to `handle_callback_result`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct CallbackId(pub u64);
+
+/// One name resolution requested by the core.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct ResolveId(pub u64);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_round_trip_and_reject_malformed_text() {
+        assert_eq!(
+            ObjectId::parse("conn-12"),
+            Ok(ObjectId::Connection(ConnId(12)))
+        );
+        assert_eq!(
+            ObjectId::parse(&ListenerId(3).to_string()),
+            Ok(ObjectId::Listener(ListenerId(3)))
+        );
+        for bad in [
+            "",
+            "conn-",
+            "conn-01",
+            "conn--1",
+            "conn-+1",
+            "conn-1 ",
+            "Conn-1",
+            "7",
+            "conn-99999999999999999999",
+            "listener-x",
+        ] {
+            assert_eq!(
+                ObjectId::parse(bad),
+                Err(Error::InvalidId(bad.into())),
+                "{bad:?}"
+            );
+        }
+    }
+}
