@@ -32,3 +32,6 @@ pub use handler::{Census, Handler};
 pub use ids::{ActorId, CallId, CallbackId, ConnId, ListenerId, ObjectId, ResolveId};
 pub use io::{Command, IoEvent, SocketOption, StreamEnd, TlsRole};
 pub use time::Instant;
+
+#[cfg(feature = "testkit")]
+pub mod testkit;

@@ -1,0 +1,6 @@
+#!/usr/bin/env bash
+# The project's test command: installs prerequisites, then runs every test of the workspace.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+cargo test --workspace --locked "$@"
