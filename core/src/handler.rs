@@ -1650,11 +1650,6 @@ impl Handler {
         open.read = ReadState::Idle;
         conn.bytes_in += data.len() as u64;
         open.rx.push(data);
-        if let Some(r) = open.receive.take() {
-            let bytes = open.rx.take(r.max);
-            self.fx.complete(&r.actor, r.call, Ok(Reply::Data(bytes)));
-            self.fx.timers.set(TimerKey::Receive(id), None);
-        }
         self.settle(now, id);
     }
 
@@ -1721,8 +1716,39 @@ impl Handler {
     fn settle(&mut self, now: Instant, id: ConnId) {
         self.pump_sends(now, id);
         self.try_start_tls(now, id);
-        self.update_reading(id);
+        self.serve_receive(id);
         self.deliver(now, id);
+        self.update_reading(id);
+    }
+
+    /// Completes a waiting `receive` from the buffer, or with the end of the stream.
+    fn serve_receive(&mut self, id: ConnId) {
+        let Some(Connection {
+            state: ConnState::Open(open),
+            ..
+        }) = self.conns.get_mut(&id)
+        else {
+            return;
+        };
+        let Some(r) = open.receive.as_ref() else {
+            return;
+        };
+        let result = if !open.rx.is_empty() {
+            Ok(Reply::Data(open.rx.take(r.max)))
+        } else {
+            match open.end() {
+                Some((true, _)) => Ok(Reply::Data(Vec::new())),
+                Some((false, reason)) => Err(Error::ConnectionFailed {
+                    id: id.to_string(),
+                    reason,
+                }),
+                None => return,
+            }
+        };
+        if let Some(r) = open.receive.take() {
+            self.fx.complete(&r.actor, r.call, result);
+            self.fx.timers.set(TimerKey::Receive(id), None);
+        }
     }
 
     fn pump_sends(&mut self, now: Instant, id: ConnId) {
@@ -1916,7 +1942,6 @@ impl Handler {
                 self.fx
                     .callback(&conn.owner, id, conn.epoch, CallbackKind::Notify, cb);
             }
-            self.update_reading(id);
             return;
         }
         if open.close_notice != CloseNotice::None {

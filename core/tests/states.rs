@@ -1,0 +1,79 @@
+//! Scenario tests of the handler, grouped by the state they start from.
+//!
+//! Each test builds its state with the [`Rig`](theater_tcp_core::testkit::Rig), does one
+//! thing, and asserts what an actor or the peer (through the transport commands) sees.
+
+#[path = "states/closing.rs"]
+mod closing;
+#[path = "states/connect.rs"]
+mod connect;
+#[path = "states/data.rs"]
+mod data;
+#[path = "states/lifecycle.rs"]
+mod lifecycle;
+#[path = "states/listener.rs"]
+mod listener;
+#[path = "states/pending.rs"]
+mod pending;
+#[path = "states/tls.rs"]
+mod tls;
+#[path = "states/transfer.rs"]
+mod transfer;
+
+use theater_tcp_core::testkit::{self, Rig};
+use theater_tcp_core::*;
+
+/// Exports of an actor that takes pushed data and end-of-stream notices, but not connections.
+pub const PUSH: Exports = Exports {
+    handle_connection: false,
+    handle_connection_transfer: true,
+    on_data: true,
+    on_close: true,
+    on_passive: true,
+};
+
+/// A rig with actor `a` (PUSH exports) and a small config so bounds are easy to hit.
+pub fn rig_with(config: Config) -> Rig {
+    let mut rig = Rig::new(config);
+    rig.start("a", PUSH);
+    rig
+}
+
+/// A rig with small buffers: watermark 64, chunk 16, write buffer 32.
+pub fn small() -> Config {
+    Config {
+        receive_watermark: 64,
+        max_chunk: 16,
+        write_buffer: 32,
+        ..Config::default()
+    }
+}
+
+/// Shorthand for a call on a connection.
+pub fn set_active(rig: &mut Rig, actor: &str, conn: ConnId, mode: &str) -> Result<Reply, Error> {
+    rig.call_now(
+        actor,
+        Call::SetActive {
+            connection: conn.to_string(),
+            mode: mode.into(),
+        },
+    )
+}
+
+/// An open connection of `a`, in `mode`.
+pub fn open_in(rig: &mut Rig, mode: &str) -> ConnId {
+    let conn = rig.open("a");
+    assert_eq!(set_active(rig, "a", conn, mode), Ok(Reply::Unit));
+    conn
+}
+
+/// The `on-data` payloads (with callback ids) for actor `actor`.
+pub fn on_data(rig: &mut Rig, actor: &str) -> Vec<(CallbackId, Vec<u8>)> {
+    rig.callbacks(actor)
+        .into_iter()
+        .filter_map(|(id, cb)| match cb {
+            Callback::OnData { data, .. } => Some((id, data)),
+            _ => None,
+        })
+        .collect()
+}

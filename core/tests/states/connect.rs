@@ -1,0 +1,148 @@
+//! Outbound connections: resolution, policy, fallbacks, timeout.
+
+use super::*;
+use std::time::Duration;
+
+fn resolve_to(rig: &mut Rig, addrs: &[&str]) {
+    let Some(Command::Resolve { id, .. }) = rig.take_commands().pop() else {
+        panic!("no resolve")
+    };
+    let addrs = addrs.iter().map(|a| a.parse().unwrap()).collect();
+    rig.io(IoEvent::Resolved {
+        id,
+        result: Ok(addrs),
+    });
+}
+
+#[test]
+fn every_resolved_address_is_checked_against_the_policy() {
+    let mut rig = rig_with(Config {
+        deny: vec!["10.0.0.0/8:*".into()],
+        ..small()
+    });
+    let call = rig.call(
+        "a",
+        Call::Connect {
+            address: "intranet.example.com:80".into(),
+        },
+    );
+    resolve_to(&mut rig, &["93.184.216.34:80", "10.1.1.1:80"]);
+    assert_eq!(
+        rig.result(call).map(|r| r.map_err(|e| e.to_string())),
+        Some(Err("address not allowed: 10.1.1.1:80".into()))
+    );
+    assert!(rig.commands.is_empty(), "nothing was connected");
+    assert_eq!(rig.handler.census().connections, 0);
+}
+
+#[test]
+fn a_name_in_the_allow_list_may_resolve_anywhere_not_denied() {
+    let mut rig = rig_with(Config {
+        allow: Some(vec!["*.example.com:25".into()]),
+        ..small()
+    });
+    let call = rig.call(
+        "a",
+        Call::Connect {
+            address: "mx.example.com:25".into(),
+        },
+    );
+    resolve_to(&mut rig, &["93.184.216.34:25"]);
+    assert!(matches!(
+        rig.take_commands().pop(),
+        Some(Command::Connect { .. })
+    ));
+    assert_eq!(rig.result(call), None);
+    let refused = rig.call_now(
+        "a",
+        Call::Connect {
+            address: "93.184.216.34:25".into(),
+        },
+    );
+    assert_eq!(
+        refused,
+        Err(Error::AddressNotAllowed("93.184.216.34:25".into())),
+        "the bare IP is not allowed"
+    );
+}
+
+#[test]
+fn falls_back_to_the_next_address_then_reports_the_last_error() {
+    let mut rig = rig_with(small());
+    let call = rig.call(
+        "a",
+        Call::Connect {
+            address: "dual.example.com:80".into(),
+        },
+    );
+    resolve_to(&mut rig, &["[2001:db8::1]:80", "192.0.2.1:80"]);
+    let Some(Command::Connect { connection, addr }) = rig.take_commands().pop() else {
+        panic!()
+    };
+    assert_eq!(addr.to_string(), "[2001:db8::1]:80");
+    rig.io(IoEvent::ConnectFailed {
+        connection,
+        error: "Network is unreachable (os error 101)".into(),
+    });
+    assert_eq!(
+        rig.take_commands(),
+        vec![Command::Connect {
+            connection,
+            addr: "192.0.2.1:80".parse().unwrap()
+        }]
+    );
+    rig.io(IoEvent::ConnectFailed {
+        connection,
+        error: "Connection refused (os error 111)".into(),
+    });
+    assert_eq!(
+        rig.result(call),
+        Some(Err(Error::Io("Connection refused (os error 111)".into())))
+    );
+}
+
+#[test]
+fn connect_timeout_covers_resolution_and_connect() {
+    let mut rig = rig_with(Config {
+        connect_timeout_ms: 2_000,
+        ..small()
+    });
+    let call = rig.call(
+        "a",
+        Call::Connect {
+            address: "10.9.9.9:80".into(),
+        },
+    );
+    let Some(Command::Connect { connection, .. }) = rig.take_commands().pop() else {
+        panic!()
+    };
+    rig.advance(Duration::from_millis(2_000));
+    assert_eq!(
+        rig.result(call).map(|r| r.map_err(|e| e.to_string())),
+        Some(Err("connect timed out".into()))
+    );
+    assert_eq!(rig.take_commands(), vec![Command::Abort { connection }]);
+    // The connect completes after all: the transport is told to drop it.
+    rig.io(IoEvent::Connected {
+        connection,
+        peer: "10.9.9.9:80".parse().unwrap(),
+        local: testkit::peer_addr(3),
+    });
+    assert_eq!(rig.take_commands(), vec![Command::Abort { connection }]);
+    assert_eq!(rig.handler.census().connections, 0);
+}
+
+#[test]
+fn malformed_addresses_are_refused_with_a_reason() {
+    let mut rig = rig_with(small());
+    let r = rig.call_now(
+        "a",
+        Call::Connect {
+            address: "::1:80".into(),
+        },
+    );
+    assert_eq!(
+        r.map_err(|e| e.to_string()),
+        Err("Invalid address ::1:80: IPv6 addresses must be written as [addr]:port".into())
+    );
+}

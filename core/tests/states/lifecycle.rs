@@ -1,0 +1,83 @@
+//! Actor lifecycle: a stop closes exactly the stopping actor's objects.
+
+use super::*;
+
+#[test]
+fn stopping_an_actor_closes_only_its_own_objects() {
+    let mut rig = rig_with(small());
+    rig.start("b", PUSH);
+    let mine = rig.open("a");
+    let theirs = rig.open("b");
+    let l = rig.listener("a");
+    let r = rig.call(
+        "a",
+        Call::Receive {
+            connection: mine.to_string(),
+            max: 5,
+        },
+    );
+    rig.take_commands();
+    rig.stop("a");
+    assert_eq!(
+        rig.result(r).map(|r| r.is_err()),
+        Some(true),
+        "its waiting calls end"
+    );
+    let cmds = rig.take_commands();
+    assert!(cmds.contains(&Command::Close { connection: mine }));
+    assert!(cmds.contains(&Command::CloseListener { listener: l }));
+    assert!(
+        !cmds
+            .iter()
+            .any(|c| format!("{c:?}").contains(&format!("ConnId({})", theirs.0)))
+    );
+    let still = rig.call(
+        "b",
+        Call::Receive {
+            connection: theirs.to_string(),
+            max: 5,
+        },
+    );
+    rig.peer_sends(theirs, b"ok");
+    assert_eq!(rig.result(still), Some(Ok(Reply::Data(b"ok".to_vec()))));
+    assert_eq!(rig.handler.objects_of(&ActorId::new("a")), (vec![], vec![]));
+}
+
+#[test]
+fn a_sync_transfer_to_an_actor_that_stops_ends_with_an_error() {
+    let mut rig = rig_with(small());
+    rig.start("b", PUSH);
+    let conn = rig.open("a");
+    let t = rig.call(
+        "a",
+        Call::Transfer {
+            connection: conn.to_string(),
+            target: "b".into(),
+        },
+    );
+    rig.stop("b");
+    assert_eq!(
+        rig.result(t).map(|r| r.map_err(|e| e.to_string())),
+        Some(Err("Actor b stopped".into()))
+    );
+    assert!(
+        rig.commands.contains(&Command::Close { connection: conn }),
+        "b owned it: closed with b"
+    );
+}
+
+#[test]
+fn calls_from_an_actor_that_is_not_running_are_refused() {
+    let mut rig = rig_with(small());
+    let r = rig.call_now(
+        "nobody",
+        Call::Listen {
+            address: "127.0.0.1:0".into(),
+        },
+    );
+    assert_eq!(
+        r.map_err(|e| e.to_string()),
+        Err("Actor nobody is not running".into())
+    );
+    assert!(rig.commands.is_empty());
+}

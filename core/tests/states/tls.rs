@@ -1,0 +1,386 @@
+//! TLS: STARTTLS upgrades in both roles, the injection guard, timeouts, implicit TLS.
+
+use super::*;
+use std::time::Duration;
+
+fn tls_config() -> Config {
+    Config {
+        server_tls: Some(ServerTls {
+            enabled: true,
+            cert: "c.pem".into(),
+            key: "k.pem".into(),
+            auto_handshake: false,
+        }),
+        client_tls: ClientTls {
+            enabled: true,
+            ..ClientTls::default()
+        },
+        max_chunk: 64,
+        ..small()
+    }
+}
+
+fn info() -> TlsInfo {
+    TlsInfo {
+        protocol: "TLSv1.3".into(),
+        cipher_suite: "TLS13_AES_128_GCM_SHA256".into(),
+        ..TlsInfo::default()
+    }
+}
+
+#[test]
+fn starttls_server_upgrade_keeps_the_id_and_encrypts_later_bytes() {
+    let mut rig = rig_with(tls_config());
+    let conn = rig.open("a");
+    let r = rig.call(
+        "a",
+        Call::Receive {
+            connection: conn.to_string(),
+            max: 100,
+        },
+    );
+    rig.peer_sends(conn, b"STARTTLS\r\n");
+    assert_eq!(
+        rig.result(r),
+        Some(Ok(Reply::Data(b"STARTTLS\r\n".to_vec())))
+    );
+    rig.call(
+        "a",
+        Call::Send {
+            connection: conn.to_string(),
+            data: b"220 go ahead\r\n".to_vec(),
+        },
+    );
+    let up = rig.call(
+        "a",
+        Call::UpgradeToTlsServer {
+            connection: conn.to_string(),
+        },
+    );
+    let cmds = rig.take_commands();
+    let write_at = cmds.iter().position(|c| matches!(c, Command::Write { .. }));
+    let tls_at = cmds.iter().position(|c| {
+        matches!(
+            c,
+            Command::StartTls {
+                role: TlsRole::Server,
+                ..
+            }
+        )
+    });
+    assert!(
+        write_at < tls_at,
+        "the plaintext reply goes out before the handshake: {cmds:?}"
+    );
+    assert_eq!(rig.result(up), None, "returns when the handshake completes");
+    rig.io(IoEvent::TlsEstablished {
+        connection: conn,
+        info: info(),
+    });
+    assert_eq!(rig.result(up), Some(Ok(Reply::Unit)));
+    let got = rig.call_now(
+        "a",
+        Call::TlsInfo {
+            connection: conn.to_string(),
+        },
+    );
+    assert_eq!(got, Ok(Reply::TlsInfo(info())));
+}
+
+#[test]
+fn starttls_injection_is_refused_and_the_connection_is_unchanged() {
+    let mut rig = rig_with(tls_config());
+    let conn = rig.open("a");
+    let r = rig.call(
+        "a",
+        Call::Receive {
+            connection: conn.to_string(),
+            max: 10,
+        },
+    );
+    rig.peer_sends(conn, b"STARTTLS\r\nMAIL FROM:<evil>\r\n");
+    assert_eq!(
+        rig.result(r),
+        Some(Ok(Reply::Data(b"STARTTLS\r\n".to_vec())))
+    );
+    let up = rig.call_now(
+        "a",
+        Call::UpgradeToTlsServer {
+            connection: conn.to_string(),
+        },
+    );
+    assert_eq!(
+        up.map_err(|e| e.to_string()),
+        Err("plaintext buffered before TLS upgrade".into())
+    );
+    assert!(
+        !rig.commands
+            .iter()
+            .any(|c| matches!(c, Command::StartTls { .. }))
+    );
+    let rest = rig.call_now(
+        "a",
+        Call::Receive {
+            connection: conn.to_string(),
+            max: 100,
+        },
+    );
+    assert_eq!(
+        rest,
+        Ok(Reply::Data(b"MAIL FROM:<evil>\r\n".to_vec())),
+        "the injected bytes stay readable, in plaintext"
+    );
+}
+
+#[test]
+fn an_upgrade_cancels_an_outstanding_read_first() {
+    let mut rig = rig_with(tls_config());
+    let conn = open_in(&mut rig, "active");
+    assert!(rig.take_read(conn).is_some());
+    set_active(&mut rig, "a", conn, "passive").ok();
+    let up = rig.call(
+        "a",
+        Call::UpgradeToTlsClient {
+            connection: conn.to_string(),
+            server_name: "mail.example.com".into(),
+        },
+    );
+    assert!(
+        !rig.commands
+            .iter()
+            .any(|c| matches!(c, Command::StartTls { .. })),
+        "not before the read is settled"
+    );
+    rig.io(IoEvent::ReadCancelled { connection: conn });
+    assert!(rig.commands.contains(&Command::StartTls {
+        connection: conn,
+        role: TlsRole::Client {
+            server_name: "mail.example.com".into()
+        }
+    }));
+    rig.io(IoEvent::TlsEstablished {
+        connection: conn,
+        info: info(),
+    });
+    assert_eq!(rig.result(up), Some(Ok(Reply::Unit)));
+}
+
+#[test]
+fn plaintext_that_beats_the_cancel_refuses_the_upgrade() {
+    let mut rig = rig_with(tls_config());
+    let conn = open_in(&mut rig, "active");
+    let max = rig.take_read(conn).expect("read");
+    set_active(&mut rig, "a", conn, "passive").ok();
+    let up = rig.call(
+        "a",
+        Call::UpgradeToTlsServer {
+            connection: conn.to_string(),
+        },
+    );
+    rig.io(IoEvent::Received {
+        connection: conn,
+        data: vec![b'x'; max],
+    });
+    assert_eq!(rig.result(up), Some(Err(Error::PlaintextBuffered)));
+    let got = rig.call_now(
+        "a",
+        Call::Receive {
+            connection: conn.to_string(),
+            max: 100,
+        },
+    );
+    assert_eq!(got, Ok(Reply::Data(vec![b'x'; max])));
+}
+
+#[test]
+fn a_handshake_that_never_completes_is_cut_at_the_timeout() {
+    let mut rig = rig_with(Config {
+        handshake_timeout_ms: 3_000,
+        ..tls_config()
+    });
+    let conn = rig.open("a");
+    let up = rig.call(
+        "a",
+        Call::UpgradeToTlsServer {
+            connection: conn.to_string(),
+        },
+    );
+    rig.advance(Duration::from_millis(3_000));
+    assert_eq!(
+        rig.result(up).map(|r| r.map_err(|e| e.to_string())),
+        Some(Err("TLS handshake timed out".into()))
+    );
+    assert!(rig.commands.contains(&Command::Abort { connection: conn }));
+    let gone = rig.call_now(
+        "a",
+        Call::Send {
+            connection: conn.to_string(),
+            data: b"x".to_vec(),
+        },
+    );
+    assert_eq!(
+        gone,
+        Err(Error::ConnectionNotFound(conn.to_string())),
+        "no dead entry is left behind"
+    );
+}
+
+#[test]
+fn a_failed_handshake_returns_the_error_and_closes() {
+    let mut rig = rig_with(tls_config());
+    let conn = rig.open("a");
+    let up = rig.call(
+        "a",
+        Call::UpgradeToTlsClient {
+            connection: conn.to_string(),
+            server_name: "[::1]".into(),
+        },
+    );
+    assert!(rig.commands.contains(&Command::StartTls {
+        connection: conn,
+        role: TlsRole::Client {
+            server_name: "::1".into()
+        }
+    }));
+    rig.io(IoEvent::TlsFailed {
+        connection: conn,
+        error: "invalid peer certificate: UnknownIssuer".into(),
+    });
+    assert_eq!(
+        rig.result(up).map(|r| r.map_err(|e| e.to_string())),
+        Some(Err(
+            "TLS handshake failed: invalid peer certificate: UnknownIssuer".into()
+        ))
+    );
+    assert_eq!(rig.handler.census().connections, 0);
+}
+
+#[test]
+fn upgrades_need_configuration_and_a_valid_name() {
+    let mut rig = rig_with(small());
+    let conn = rig.open("a");
+    let s = rig.call_now(
+        "a",
+        Call::UpgradeToTlsServer {
+            connection: conn.to_string(),
+        },
+    );
+    assert_eq!(
+        s.map_err(|e| e.to_string()),
+        Err("server_tls not configured on this handler".into())
+    );
+    let c = rig.call_now(
+        "a",
+        Call::UpgradeToTlsClient {
+            connection: conn.to_string(),
+            server_name: "x".into(),
+        },
+    );
+    assert_eq!(
+        c.map_err(|e| e.to_string()),
+        Err("client_tls not configured on this handler".into())
+    );
+    let mut rig = rig_with(tls_config());
+    let conn = rig.open("a");
+    let bad = rig.call_now(
+        "a",
+        Call::UpgradeToTlsClient {
+            connection: conn.to_string(),
+            server_name: "bad name!".into(),
+        },
+    );
+    assert_eq!(
+        bad.map_err(|e| e.to_string()),
+        Err("Invalid server name bad name!".into())
+    );
+}
+
+#[test]
+fn implicit_tls_on_accept_hands_out_only_secured_connections() {
+    let mut config = tls_config();
+    if let Some(s) = config.server_tls.as_mut() {
+        s.auto_handshake = true;
+    }
+    let mut rig = rig_with(config);
+    let l = rig.listener("a");
+    let accept = rig.call(
+        "a",
+        Call::Accept {
+            listener: l.to_string(),
+        },
+    );
+    let conn = rig.peer_connects(l);
+    assert!(rig.commands.contains(&Command::StartTls {
+        connection: conn,
+        role: TlsRole::Server
+    }));
+    assert_eq!(
+        rig.result(accept),
+        None,
+        "not handed out before the handshake"
+    );
+    rig.io(IoEvent::TlsEstablished {
+        connection: conn,
+        info: info(),
+    });
+    assert_eq!(rig.result(accept), Some(Ok(Reply::Id(conn.to_string()))));
+    rig.call_now(
+        "a",
+        Call::Activate {
+            connection: conn.to_string(),
+        },
+    )
+    .ok();
+    assert_eq!(
+        rig.call_now(
+            "a",
+            Call::TlsInfo {
+                connection: conn.to_string()
+            }
+        ),
+        Ok(Reply::TlsInfo(info()))
+    );
+}
+
+#[test]
+fn implicit_tls_on_connect_uses_the_host_as_server_name() {
+    let mut config = tls_config();
+    config.client_tls.auto_handshake = true;
+    let mut rig = rig_with(config);
+    let call = rig.call(
+        "a",
+        Call::Connect {
+            address: "Mail.Example.com:465".into(),
+        },
+    );
+    let Some(Command::Resolve { id, .. }) = rig.take_commands().pop() else {
+        panic!()
+    };
+    rig.io(IoEvent::Resolved {
+        id,
+        result: Ok(vec!["93.184.216.34:465".parse().unwrap()]),
+    });
+    let Some(Command::Connect { connection, addr }) = rig.take_commands().pop() else {
+        panic!()
+    };
+    rig.io(IoEvent::Connected {
+        connection,
+        peer: addr,
+        local: testkit::peer_addr(9),
+    });
+    assert!(rig.commands.contains(&Command::StartTls {
+        connection,
+        role: TlsRole::Client {
+            server_name: "mail.example.com".into()
+        }
+    }));
+    assert_eq!(rig.result(call), None);
+    rig.io(IoEvent::TlsEstablished {
+        connection,
+        info: info(),
+    });
+    assert_eq!(
+        rig.result(call),
+        Some(Ok(Reply::Id(connection.to_string())))
+    );
+}

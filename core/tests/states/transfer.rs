@@ -1,0 +1,205 @@
+//! Transfer: race-free hand-over between actors.
+
+use super::*;
+
+fn transfer(rig: &mut Rig, conn: ConnId, to: &str) -> CallId {
+    rig.call(
+        "a",
+        Call::Transfer {
+            connection: conn.to_string(),
+            target: to.into(),
+        },
+    )
+}
+
+#[test]
+fn a_sync_transfer_returns_after_the_targets_callback() {
+    let mut rig = rig_with(small());
+    rig.start("b", PUSH);
+    let conn = rig.pending("a");
+    let t = transfer(&mut rig, conn, "b");
+    assert_eq!(rig.result(t), None);
+    let cbs = rig.callbacks("b");
+    assert_eq!(
+        cbs[0].1,
+        Callback::HandleConnectionTransfer {
+            connection: conn.to_string()
+        }
+    );
+    rig.callback_done(cbs[0].0, Ok(()));
+    assert_eq!(rig.result(t), Some(Ok(Reply::Unit)));
+    let r = rig.call_now(
+        "a",
+        Call::Receive {
+            connection: conn.to_string(),
+            max: 1,
+        },
+    );
+    assert_eq!(r, Err(Error::ConnectionNotOwned(conn.to_string())));
+    let stats = rig.call_now(
+        "b",
+        Call::ConnectionStats {
+            connection: conn.to_string(),
+        },
+    );
+    assert!(matches!(stats, Ok(Reply::Stats(s)) if s.state == "active" && s.mode == "passive"));
+}
+
+#[test]
+fn buffered_bytes_move_with_the_connection() {
+    let mut rig = rig_with(small());
+    rig.start("b", Exports::default());
+    let conn = rig.open("a");
+    let r = rig.call(
+        "a",
+        Call::Receive {
+            connection: conn.to_string(),
+            max: 2,
+        },
+    );
+    rig.peer_sends(conn, b"abcdef");
+    assert_eq!(rig.result(r), Some(Ok(Reply::Data(b"ab".to_vec()))));
+    let t = transfer(&mut rig, conn, "b");
+    assert_eq!(
+        rig.result(t),
+        Some(Ok(Reply::Unit)),
+        "no callback exported: returns at once"
+    );
+    let r = rig.call_now(
+        "b",
+        Call::Receive {
+            connection: conn.to_string(),
+            max: 100,
+        },
+    );
+    assert_eq!(r, Ok(Reply::Data(b"cdef".to_vec())));
+}
+
+#[test]
+fn falls_back_to_handle_connection() {
+    let mut rig = rig_with(small());
+    rig.start(
+        "b",
+        Exports {
+            handle_connection: true,
+            ..Exports::default()
+        },
+    );
+    let conn = rig.open("a");
+    transfer(&mut rig, conn, "b");
+    assert_eq!(
+        rig.callbacks("b")[0].1,
+        Callback::HandleConnection {
+            connection: conn.to_string()
+        }
+    );
+}
+
+#[test]
+fn an_unknown_target_leaves_the_connection_with_its_owner() {
+    let mut rig = rig_with(small());
+    let conn = rig.open("a");
+    let t = transfer(&mut rig, conn, "ghost");
+    assert_eq!(
+        rig.result(t).map(|r| r.map_err(|e| e.to_string())),
+        Some(Err("Actor ghost not found".into()))
+    );
+    let t = transfer(&mut rig, conn, "a");
+    assert_eq!(
+        rig.result(t).map(|r| r.map_err(|e| e.to_string())),
+        Some(Err("cannot transfer a connection to its own owner".into()))
+    );
+    let r = rig.call(
+        "a",
+        Call::Receive {
+            connection: conn.to_string(),
+            max: 5,
+        },
+    );
+    rig.peer_sends(conn, b"still");
+    assert_eq!(rig.result(r), Some(Ok(Reply::Data(b"still".to_vec()))));
+}
+
+#[test]
+fn a_failing_target_callback_closes_the_connection_and_returns_the_error() {
+    let mut rig = rig_with(small());
+    rig.start("b", PUSH);
+    let conn = rig.open("a");
+    let t = transfer(&mut rig, conn, "b");
+    let cbs = rig.callbacks("b");
+    rig.callback_done(cbs[0].0, Err("no capacity".into()));
+    assert_eq!(
+        rig.result(t).map(|r| r.map_err(|e| e.to_string())),
+        Some(Err("transfer callback failed: no capacity".into()))
+    );
+    assert!(rig.commands.contains(&Command::Close { connection: conn }));
+}
+
+#[test]
+fn async_transfer_returns_at_once_and_a_late_failure_spares_a_new_owner() {
+    let mut rig = rig_with(small());
+    rig.start("b", PUSH);
+    rig.start("c", PUSH);
+    let conn = rig.open("a");
+    let t = rig.call(
+        "a",
+        Call::TransferAsync {
+            connection: conn.to_string(),
+            target: "b".into(),
+        },
+    );
+    assert_eq!(rig.result(t), Some(Ok(Reply::Unit)));
+    let cb = rig.callbacks("b")[0].0;
+    // b hands it on to c before its own callback reports failure.
+    let t2 = rig.call(
+        "b",
+        Call::TransferAsync {
+            connection: conn.to_string(),
+            target: "c".into(),
+        },
+    );
+    assert_eq!(rig.result(t2), Some(Ok(Reply::Unit)));
+    rig.callback_done(cb, Err("late".into()));
+    assert!(
+        !rig.commands.contains(&Command::Close { connection: conn }),
+        "c owns it now: untouched"
+    );
+    assert_eq!(
+        rig.handler.connection_owner(conn).map(|a| a.as_str()),
+        Some("c")
+    );
+}
+
+#[test]
+fn transfer_during_on_data_lets_it_finish_and_delivers_nothing_else_to_the_old_owner() {
+    let mut rig = rig_with(small());
+    rig.start("b", PUSH);
+    let conn = open_in(&mut rig, "active");
+    rig.peer_sends(conn, b"first");
+    let (running, data) = on_data(&mut rig, "a")[0].clone();
+    assert_eq!(data, b"first");
+    rig.peer_sends(conn, b"second");
+    // From inside on-data: a's call does not wait for its own on-data (no deadlock).
+    let t = rig.call(
+        "a",
+        Call::TransferAsync {
+            connection: conn.to_string(),
+            target: "b".into(),
+        },
+    );
+    assert_eq!(rig.result(t), Some(Ok(Reply::Unit)));
+    let b_cbs = rig.callbacks("b");
+    rig.callback_done(b_cbs[0].0, Ok(()));
+    set_active(&mut rig, "b", conn, "active").ok();
+    assert!(
+        on_data(&mut rig, "b").is_empty(),
+        "one on-data in flight per connection, even across owners"
+    );
+    rig.callback_done(running, Ok(()));
+    assert!(on_data(&mut rig, "a").is_empty());
+    let to_b = on_data(&mut rig, "b");
+    assert_eq!(
+        to_b.iter().map(|d| d.1.clone()).collect::<Vec<_>>(),
+        vec![b"second".to_vec()]
+    );
+}
