@@ -246,13 +246,30 @@ impl Handler {
             .map(|(id, _)| *id)
             .collect();
         for id in dead {
-            if let Some(cb) = self.fx.callbacks.remove(&id)
-                && let CallbackKind::Transfer {
+            let Some(cb) = self.fx.callbacks.remove(&id) else {
+                continue;
+            };
+            match cb.kind {
+                CallbackKind::Transfer {
                     caller: Some((caller, call)),
-                } = cb.kind
-            {
-                self.fx
-                    .complete(&caller, call, Err(Error::ActorStopped(actor.to_string())));
+                } => {
+                    self.fx
+                        .complete(&caller, call, Err(Error::ActorStopped(actor.to_string())));
+                }
+                // An `on-data` of the stopped actor on a connection it gave away: the new owner
+                // must not wait for it.
+                CallbackKind::OnData => {
+                    if let Some(Connection {
+                        state: ConnState::Open(open),
+                        ..
+                    }) = self.conns.get_mut(&cb.connection)
+                        && open.delivering == Some(id)
+                    {
+                        open.delivering = None;
+                        self.settle(now, cb.connection);
+                    }
+                }
+                _ => {}
             }
         }
         // A stopped actor's synchronous transfers wait for nobody any more.

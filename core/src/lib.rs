@@ -23,6 +23,7 @@ mod io;
 mod state;
 mod time;
 mod timers;
+mod trace;
 
 pub use address::{AddressPattern, AddressPolicy, Host, HostPort};
 pub use call::{Call, Callback, ConnectionStats, Exports, Notice, Reply, TlsInfo};
@@ -32,6 +33,7 @@ pub use handler::{Census, Handler};
 pub use ids::{ActorId, CallId, CallbackId, ConnId, ListenerId, ObjectId, ResolveId};
 pub use io::{Command, IoEvent, SocketOption, StreamEnd, TlsRole};
 pub use time::Instant;
+pub use trace::{Input, Output};
 
 #[cfg(feature = "testkit")]
 pub mod testkit;

@@ -81,3 +81,29 @@ fn calls_from_an_actor_that_is_not_running_are_refused() {
     );
     assert!(rig.commands.is_empty());
 }
+
+#[test]
+fn an_on_data_cut_short_by_its_actors_stop_does_not_block_the_new_owner() {
+    let mut rig = rig_with(small());
+    rig.start("b", PUSH);
+    let conn = open_in(&mut rig, "active");
+    rig.peer_sends(conn, b"to a");
+    assert_eq!(on_data(&mut rig, "a").len(), 1);
+    rig.call_now(
+        "a",
+        Call::TransferAsync {
+            connection: conn.to_string(),
+            target: "b".into(),
+        },
+    )
+    .ok();
+    rig.callbacks("b");
+    rig.stop("a"); // a dies inside its on-data
+    set_active(&mut rig, "b", conn, "active").ok();
+    rig.peer_sends(conn, b"to b");
+    let got = on_data(&mut rig, "b");
+    assert_eq!(
+        got.iter().map(|d| d.1.clone()).collect::<Vec<_>>(),
+        vec![b"to b".to_vec()]
+    );
+}
