@@ -439,8 +439,8 @@ impl Handler {
         let id = ConnId(self.new_object_id());
         let server_name = target.server_name();
         let state = match &target.host {
-            Host::Ip(_) => {
-                let addr = SocketAddr::new(self.ip_of(&target), target.port);
+            Host::Ip(ip) => {
+                let addr = SocketAddr::new(*ip, target.port);
                 self.fx.command(Command::Connect {
                     connection: id,
                     addr,
@@ -461,14 +461,6 @@ impl Handler {
         self.fx.timers.set(TimerKey::Connect(id), Some(deadline));
         self.update_all_accepting();
         Ok(None)
-    }
-
-    fn ip_of(&self, target: &HostPort) -> std::net::IpAddr {
-        match target.host {
-            Host::Ip(ip) => ip,
-            // Callers match on `Host::Ip` first; an unspecified address can only fail to connect.
-            Host::Name(_) => std::net::IpAddr::from([0, 0, 0, 0]),
-        }
     }
 
     /// Checks the address as written. `Ok(true)` when an `allow` entry names the host itself.
@@ -1602,14 +1594,8 @@ impl Handler {
                 origin: HandshakeOrigin::Accept(listener),
             } => {
                 let listener = *listener;
-                if let Some(Listener {
-                    state: ListenerState::Listening(l),
-                    ..
-                }) = self.listeners.get_mut(&listener)
-                {
-                    l.handshaking = l.handshaking.saturating_sub(1);
-                }
-                // Nobody saw this connection yet: drop it quietly.
+                // Nobody saw this connection yet: drop it quietly (`remove_conn` frees its
+                // place in the listener's handshake count).
                 self.end_connection(now, id, Ending::Abort, |id| Error::Closed(id.to_string()));
                 self.update_accepting(listener);
             }

@@ -384,3 +384,23 @@ fn implicit_tls_on_connect_uses_the_host_as_server_name() {
         Some(Ok(Reply::Id(connection.to_string())))
     );
 }
+
+#[test]
+fn failed_implicit_handshakes_free_their_backlog_places() {
+    let mut config = tls_config();
+    if let Some(s) = config.server_tls.as_mut() {
+        s.auto_handshake = true;
+    }
+    config.backlog = 2;
+    let mut rig = rig_with(config);
+    let l = rig.listener("a");
+    for _ in 0..5 {
+        let conn = rig.peer_connects(l);
+        rig.io(IoEvent::TlsFailed { connection: conn, error: "bad record mac".into() });
+        assert!(rig.commands.contains(&Command::Abort { connection: conn }));
+    }
+    let accept = rig.call("a", Call::Accept { listener: l.to_string() });
+    let conn = rig.peer_connects(l);
+    rig.io(IoEvent::TlsEstablished { connection: conn, info: info() });
+    assert_eq!(rig.result(accept), Some(Ok(Reply::Id(conn.to_string()))));
+}
