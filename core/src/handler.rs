@@ -34,6 +34,7 @@ struct Effects {
     timers: Timers,
     callbacks: BTreeMap<CallbackId, PendingCallback>,
     next_callback: u64,
+    probes: BTreeMap<&'static str, u64>,
 }
 
 impl Effects {
@@ -74,6 +75,11 @@ impl Effects {
 
     fn command(&mut self, command: Command) {
         self.commands.push_back(command);
+    }
+
+    /// Counts a rare path taken, so simulations can show they reached it.
+    fn probe(&mut self, name: &'static str) {
+        *self.probes.entry(name).or_insert(0) += 1;
     }
 }
 
@@ -178,6 +184,11 @@ impl Handler {
             timers: self.fx.timers.len(),
             resolutions: self.resolutions.len(),
         }
+    }
+
+    /// How often each rare path (a "sometimes" coverage probe) was taken so far.
+    pub fn probes(&self) -> &BTreeMap<&'static str, u64> {
+        &self.fx.probes
     }
 
     /// Bytes received on `connection` and not yet handed to its actor.
@@ -649,6 +660,12 @@ impl Handler {
         let epoch = conn.epoch;
         match &mut conn.state {
             ConnState::Open(open) => {
+                if open.delivering.is_some() {
+                    self.fx.probe("transfer.during_on_data");
+                }
+                if !open.rx.is_empty() {
+                    self.fx.probe("transfer.with_buffered_bytes");
+                }
                 open.mode = Mode::Passive;
                 if let Some(r) = open.receive.take() {
                     self.fx
@@ -1020,6 +1037,9 @@ impl Handler {
                 {
                     open.delivering = None;
                 }
+                if !current {
+                    self.fx.probe("on_data.finished_after_owner_change");
+                }
                 match result {
                     Err(e) if current => {
                         self.notify_close(conn, format!("error: on-data failed: {e}"));
@@ -1157,6 +1177,7 @@ impl Handler {
             return;
         }
         // As Erlang's send_timeout_close: the bytes sent are unknown, so the connection dies.
+        self.fx.probe("send.timeout");
         for s in open.sends.drain(..) {
             self.fx.complete(&s.actor, s.call, Err(Error::SendTimedOut));
         }
@@ -1225,6 +1246,7 @@ impl Handler {
                 l.accept = AcceptState::Idle;
                 // EMFILE and friends: back off (doubling, capped) instead of spinning.
                 let delay = l.backoff.map_or(first, |d| (d * 2).min(max));
+                self.fx.probe("accept.backoff");
                 l.backoff = Some(delay);
                 l.backing_off = true;
                 self.fx
@@ -1409,6 +1431,7 @@ impl Handler {
         l.backoff = None;
         if over_limit {
             // Only reachable when a `connect` took the last slot while this accept was in flight.
+            self.fx.probe("accept.over_limit_refused");
             self.fx.command(Command::Abort { connection: id });
             self.update_accepting(listener);
             return;
@@ -1650,6 +1673,9 @@ impl Handler {
         {
             return;
         }
+        if open.read == ReadState::Cancelling {
+            self.fx.probe("read.data_beat_cancel");
+        }
         open.read = ReadState::Idle;
         conn.bytes_in += data.len() as u64;
         open.rx.push(data);
@@ -1835,6 +1861,7 @@ impl Handler {
             return;
         }
         if !open.rx.is_empty() {
+            self.fx.probe("tls.upgrade_refused_after_cancel");
             // Plaintext arrived before the in-flight read could be cancelled: refuse, as if
             // it had been there at the call. The connection stays as it was.
             let (actor, call) = (actor.clone(), *call);
@@ -1893,6 +1920,7 @@ impl Handler {
                 });
             }
             (ReadState::InFlight, false) => {
+                self.fx.probe("read.cancelled");
                 open.read = ReadState::Cancelling;
                 self.fx.command(Command::CancelRead { connection: id });
             }

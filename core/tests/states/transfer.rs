@@ -203,3 +203,29 @@ fn transfer_during_on_data_lets_it_finish_and_delivers_nothing_else_to_the_old_o
         vec![b"second".to_vec()]
     );
 }
+
+#[test]
+fn rare_paths_are_counted_by_probes() {
+    let mut rig = rig_with(small());
+    rig.start("b", PUSH);
+    let conn = open_in(&mut rig, "active");
+    rig.peer_sends(conn, b"x");
+    let (running, _) = on_data(&mut rig, "a")[0].clone();
+    rig.call_now(
+        "a",
+        Call::TransferAsync {
+            connection: conn.to_string(),
+            target: "b".into(),
+        },
+    )
+    .ok();
+    rig.callback_done(running, Ok(()));
+    let probes = rig.handler.probes();
+    assert_eq!(probes.get("transfer.during_on_data"), Some(&1));
+    assert_eq!(probes.get("on_data.finished_after_owner_change"), Some(&1));
+    assert_eq!(
+        probes.get("read.cancelled"),
+        Some(&1),
+        "passive after transfer: the read-ahead stops"
+    );
+}
