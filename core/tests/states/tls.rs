@@ -396,11 +396,22 @@ fn failed_implicit_handshakes_free_their_backlog_places() {
     let l = rig.listener("a");
     for _ in 0..5 {
         let conn = rig.peer_connects(l);
-        rig.io(IoEvent::TlsFailed { connection: conn, error: "bad record mac".into() });
+        rig.io(IoEvent::TlsFailed {
+            connection: conn,
+            error: "bad record mac".into(),
+        });
         assert!(rig.commands.contains(&Command::Abort { connection: conn }));
     }
-    let accept = rig.call("a", Call::Accept { listener: l.to_string() });
+    let accept = rig.call(
+        "a",
+        Call::Accept {
+            listener: l.to_string(),
+        },
+    );
     let conn = rig.peer_connects(l);
-    rig.io(IoEvent::TlsEstablished { connection: conn, info: info() });
+    rig.io(IoEvent::TlsEstablished {
+        connection: conn,
+        info: info(),
+    });
     assert_eq!(rig.result(accept), Some(Ok(Reply::Id(conn.to_string()))));
 }
