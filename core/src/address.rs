@@ -257,6 +257,17 @@ fn in_network(ip: IpAddr, base: IpAddr, prefix: u8) -> bool {
     }
 }
 
+/// The policy's word on a host name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NameVerdict {
+    /// A `deny` entry names it.
+    Denied,
+    /// Allowed by name: its resolved addresses need only pass `deny`.
+    Allowed,
+    /// Not named by `allow`: every resolved address must be allowed on its own.
+    CheckAddresses,
+}
+
 /// The `allow` / `deny` lists. Deny wins; no `allow` list allows everything not denied.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AddressPolicy {
@@ -270,20 +281,20 @@ impl AddressPolicy {
         AddressPolicy { allow, deny }
     }
 
-    /// Whether a name may be used at all (checked before resolution): `Err` if denied.
-    /// `Ok(true)` when an allow entry names it, so its resolved addresses need only pass `deny`.
-    pub fn check_name(&self, name: &str, port: u16) -> Result<bool, ()> {
+    /// What the policy says of a name, before it is resolved.
+    pub fn check_name(&self, name: &str, port: u16) -> NameVerdict {
         if self.deny.iter().any(|p| p.matches_name(name, port)) {
-            return Err(());
+            return NameVerdict::Denied;
         }
-        Ok(match &self.allow {
-            None => true,
-            Some(allow) => allow.iter().any(|p| p.matches_name(name, port)),
-        })
+        match &self.allow {
+            None => NameVerdict::Allowed,
+            Some(allow) if allow.iter().any(|p| p.matches_name(name, port)) => NameVerdict::Allowed,
+            Some(_) => NameVerdict::CheckAddresses,
+        }
     }
 
     /// Whether a concrete address may be used. `name_allowed` is the result of
-    /// [`check_name`](Self::check_name) when the address came from resolving an allowed name.
+    /// `true` when the address came from resolving a name [`NameVerdict::Allowed`].
     pub fn allows_addr(&self, addr: SocketAddr, name_allowed: bool) -> bool {
         if self.deny.iter().any(|p| p.matches_ip(addr)) {
             return false;
@@ -352,10 +363,16 @@ mod tests {
         assert!(p.allows_addr(addr("10.200.1.1:443"), false));
         assert!(!p.allows_addr(addr("10.200.1.1:80"), false));
         assert!(!p.allows_addr(addr("11.0.0.1:443"), false));
-        assert_eq!(p.check_name("mail.example.com", 25), Ok(true));
-        assert_eq!(p.check_name("example.com", 25), Ok(false));
-        assert_eq!(p.check_name("mail.example.com", 26), Ok(false));
-        assert_eq!(p.check_name("evilexample.com", 25), Ok(false));
+        assert_eq!(p.check_name("mail.example.com", 25), NameVerdict::Allowed);
+        assert_eq!(p.check_name("example.com", 25), NameVerdict::CheckAddresses);
+        assert_eq!(
+            p.check_name("mail.example.com", 26),
+            NameVerdict::CheckAddresses
+        );
+        assert_eq!(
+            p.check_name("evilexample.com", 25),
+            NameVerdict::CheckAddresses
+        );
     }
 
     #[test]
@@ -364,7 +381,7 @@ mod tests {
             Some(&["*.example.com:*"]),
             &["10.0.0.0/8:*", "[fd00::/8]:*", "bad.example.com:*"],
         );
-        assert_eq!(p.check_name("bad.example.com", 1), Err(()));
+        assert_eq!(p.check_name("bad.example.com", 1), NameVerdict::Denied);
         assert!(!p.allows_addr(addr("10.1.2.3:80"), true));
         assert!(!p.allows_addr(addr("[fd00::1]:80"), true));
         assert!(
@@ -379,8 +396,8 @@ mod tests {
         let p = policy(None, &["*:25"]);
         assert!(p.allows_addr(addr("1.2.3.4:80"), false));
         assert!(!p.allows_addr(addr("1.2.3.4:25"), false));
-        assert_eq!(p.check_name("x.org", 25), Err(()));
-        assert_eq!(p.check_name("x.org", 80), Ok(true));
+        assert_eq!(p.check_name("x.org", 25), NameVerdict::Denied);
+        assert_eq!(p.check_name("x.org", 80), NameVerdict::Allowed);
     }
 
     #[test]

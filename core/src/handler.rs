@@ -13,7 +13,7 @@
 //! objects that no longer exist are absorbed (answered with `Abort` if the transport might hold
 //! a socket for them).
 
-use crate::address::{Host, HostPort, valid_server_name};
+use crate::address::{Host, HostPort, NameVerdict, valid_server_name};
 use crate::call::{Call, Callback, ConnectionStats, Exports, Notice, Reply};
 use crate::config::{Config, Settings};
 use crate::error::Error;
@@ -486,11 +486,11 @@ impl Handler {
                     Err(refused())
                 }
             }
-            Host::Name(name) => self
-                .settings
-                .policy()
-                .check_name(name, target.port)
-                .map_err(|()| refused()),
+            Host::Name(name) => match self.settings.policy().check_name(name, target.port) {
+                NameVerdict::Denied => Err(refused()),
+                NameVerdict::Allowed => Ok(true),
+                NameVerdict::CheckAddresses => Ok(false),
+            },
         }
     }
 

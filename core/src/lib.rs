@@ -25,7 +25,7 @@ mod time;
 mod timers;
 mod trace;
 
-pub use address::{AddressPattern, AddressPolicy, Host, HostPort};
+pub use address::{AddressPattern, AddressPolicy, Host, HostPort, NameVerdict};
 pub use call::{Call, Callback, ConnectionStats, Exports, Notice, Reply, TlsInfo};
 pub use config::{ClientTls, Config, ConfigError, ServerTls, Settings};
 pub use error::Error;
