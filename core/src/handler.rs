@@ -283,12 +283,18 @@ impl Handler {
                 _ => {}
             }
         }
-        // A stopped actor's synchronous transfers wait for nobody any more.
+        // A stopped actor's synchronous transfers end now, as all its waiting calls do (else the
+        // adapter would wait forever for their reply).
         for cb in self.fx.callbacks.values_mut() {
             if let CallbackKind::Transfer { caller } = &mut cb.kind
                 && caller.as_ref().is_some_and(|(a, _)| a == actor)
+                && let Some((caller, call)) = caller.take()
             {
-                *caller = None;
+                self.fx.notices.push_back(Notice::CallCompleted {
+                    actor: caller,
+                    call,
+                    result: Err(Error::ActorStopped(actor.to_string())),
+                });
             }
         }
         self.update_all_accepting();
@@ -922,12 +928,17 @@ impl Handler {
 
     fn tls_info(&mut self, actor: &ActorId, text: &str) -> Result<Option<Reply>, Error> {
         let id = self.own_conn(actor, text)?;
-        match self.conns.get(&id).map(|c| &c.state) {
-            Some(ConnState::Open(open)) => match &open.tls {
-                Tls::Secure(info) => Ok(Some(Reply::TlsInfo((**info).clone()))),
-                _ => Err(Error::NotTls(text.to_owned())),
+        let info = self.conns.get(&id).and_then(|c| match &c.state {
+            ConnState::Open(open) => match &open.tls {
+                Tls::Secure(info) => Some(info),
+                _ => None,
             },
-            _ => Err(Error::NotTls(text.to_owned())),
+            // Accepted with implicit TLS and not yet activated.
+            _ => c.pending_tls.as_ref(),
+        });
+        match info {
+            Some(info) => Ok(Some(Reply::TlsInfo((**info).clone()))),
+            None => Err(Error::NotTls(text.to_owned())),
         }
     }
 
@@ -942,7 +953,12 @@ impl Handler {
             chunks_delivered: c.chunks_delivered,
             state: "pending".into(),
             mode: "passive".into(),
-            tls: "plain".into(),
+            tls: if c.pending_tls.is_some() {
+                "tls"
+            } else {
+                "plain"
+            }
+            .into(),
             buffered: 0,
         };
         if let ConnState::Open(open) = &c.state {

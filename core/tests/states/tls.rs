@@ -324,6 +324,14 @@ fn implicit_tls_on_accept_hands_out_only_secured_connections() {
         info: info(),
     });
     assert_eq!(rig.result(accept), Some(Ok(Reply::Id(conn.to_string()))));
+    let pending = Call::TlsInfo {
+        connection: conn.to_string(),
+    };
+    assert_eq!(
+        rig.call_now("a", pending),
+        Ok(Reply::TlsInfo(info())),
+        "secured while pending"
+    );
     rig.call_now(
         "a",
         Call::Activate {
