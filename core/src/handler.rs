@@ -618,6 +618,8 @@ impl Handler {
         if requested.pushes() && !exports_on_data {
             return Err(Error::OnDataNotExported(actor.to_string()));
         }
+        #[cfg(feature = "planted-bug-drop-byte-on-mode-switch")]
+        let before = open.mode;
         open.mode = match (open.mode, requested) {
             (Mode::Credit(have), Mode::Credit(add)) => {
                 let total = u32::from(have) + u32::from(add);
@@ -628,6 +630,11 @@ impl Handler {
             }
             (_, requested) => requested,
         };
+        // PLANTED BUG, test-only (see core/Cargo.toml): a switch loses one buffered byte.
+        #[cfg(feature = "planted-bug-drop-byte-on-mode-switch")]
+        if open.mode != before && !open.rx.is_empty() {
+            let _ = open.rx.take(1);
+        }
         if open.mode.pushes()
             && let Some(r) = open.receive.take()
         {

@@ -1,1 +1,29 @@
-//! placeholder
+//! The driver of the Theater TCP handler: runs the sans-IO core (`theater-tcp-core`) on a
+//! [`Network`] — real sockets through [`TokioNetwork`], or turmoil's in the simulation crate —
+//! with TLS through tokio-rustls.
+//!
+//! - [`Driver::start`] validates the config, loads TLS (failing closed) and spawns the one task
+//!   that owns the core.
+//! - [`DriverHandle::actor`] starts an actor; its [`ActorHandle`] makes calls (awaiting their
+//!   results) and yields its callbacks as [`CallbackEvent`]s to answer.
+//! - [`DriverHandle::stats`] reports the driver's own accounting of per-connection memory.
+//!
+//! The transport holds no policy: every decision is the core's; this crate executes commands
+//! and reports what sockets did.
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+mod conn;
+mod driver;
+mod handle;
+mod network;
+mod tls;
+
+#[cfg(feature = "scenarios")]
+pub mod scenarios;
+
+pub use driver::{Driver, DriverOptions, Observed, Observer, StartError};
+pub use handle::{ActorHandle, CallbackEvent, Caller, ConnectionMemory, DriverHandle, DriverStats};
+pub use network::{NetListener, NetStream, Network, TokioNetwork};
+pub use tls::{TlsConfigError, TlsContext, provider};

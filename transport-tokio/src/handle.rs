@@ -1,0 +1,426 @@
+//! The public, transport-agnostic face of a running driver: actors make calls and await their
+//! results, and receive their callbacks; the host reads the driver's own memory stats.
+//!
+//! Nothing here depends on the [`Network`](crate::Network) the driver runs on, so the same
+//! scripted actors run over real sockets, in simulation, and behind the wasmtime adapter.
+
+use std::collections::BTreeMap;
+use std::ops::Deref;
+use theater_tcp_core::{
+    ActorId, Call, Callback, CallbackId, Census, ConnId, ConnectionStats, Error, Exports, Reply,
+    TlsInfo,
+};
+use tokio::sync::mpsc::{self, UnboundedReceiver, UnboundedSender};
+use tokio::sync::oneshot;
+
+/// What handles ask of the driver task.
+pub(crate) enum Request {
+    Call {
+        actor: ActorId,
+        call: Call,
+        reply: oneshot::Sender<Result<Reply, Error>>,
+    },
+    CallbackDone {
+        id: CallbackId,
+        result: Result<(), String>,
+    },
+    ActorStarted {
+        actor: ActorId,
+        exports: Exports,
+        callbacks: UnboundedSender<CallbackEvent>,
+    },
+    ActorStopped {
+        actor: ActorId,
+    },
+    Stats {
+        reply: oneshot::Sender<DriverStats>,
+    },
+}
+
+/// The host's memory for one connection's input, as the driver accounts it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ConnectionMemory {
+    /// Bytes received and not yet handed to the actor (the core's receive buffer).
+    pub buffered: usize,
+    /// Size of the transport's buffer for the outstanding read (0 when none).
+    pub reading: usize,
+    /// The highest `buffered + reading` seen since the connection opened.
+    pub max_held: usize,
+}
+
+/// A snapshot of what the driver holds.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DriverStats {
+    /// The core's counts.
+    pub census: Census,
+    /// Input memory of every connection the transport holds a socket for.
+    pub connections: BTreeMap<ConnId, ConnectionMemory>,
+}
+
+/// A cloneable handle to a running driver.
+#[derive(Debug, Clone)]
+pub struct DriverHandle {
+    pub(crate) requests: UnboundedSender<Request>,
+}
+
+impl DriverHandle {
+    /// Starts an actor with the callbacks it exports, and returns its handle. Dropping the
+    /// handle stops the actor (its connections and listeners close gracefully).
+    pub fn actor(&self, id: impl Into<ActorId>, exports: Exports) -> ActorHandle {
+        let actor = id.into();
+        let (callbacks_tx, callbacks) = mpsc::unbounded_channel();
+        let _ = self.requests.send(Request::ActorStarted {
+            actor: actor.clone(),
+            exports,
+            callbacks: callbacks_tx,
+        });
+        ActorHandle {
+            caller: Caller {
+                actor,
+                requests: self.requests.clone(),
+            },
+            callbacks,
+        }
+    }
+
+    /// The driver's counts and per-connection memory, now. Empty once the driver stopped.
+    pub async fn stats(&self) -> DriverStats {
+        let (reply, answer) = oneshot::channel();
+        if self.requests.send(Request::Stats { reply }).is_err() {
+            return DriverStats::default();
+        }
+        answer.await.unwrap_or_default()
+    }
+}
+
+/// One running actor: makes calls (through [`Caller`], which it derefs to) and receives its
+/// callbacks in order.
+#[derive(Debug)]
+pub struct ActorHandle {
+    caller: Caller,
+    callbacks: UnboundedReceiver<CallbackEvent>,
+}
+
+impl ActorHandle {
+    /// The next callback for this actor; `None` once the driver stopped. Report its outcome
+    /// with [`CallbackEvent::finish`]; no further `on-data` for that connection comes first.
+    pub async fn next_callback(&mut self) -> Option<CallbackEvent> {
+        self.callbacks.recv().await
+    }
+
+    /// A cloneable caller for this actor, to make calls while waiting for callbacks.
+    pub fn caller(&self) -> Caller {
+        self.caller.clone()
+    }
+
+    /// Stops the actor: exactly its own connections and listeners close gracefully.
+    pub fn stop(self) {
+        drop(self);
+    }
+}
+
+impl Deref for ActorHandle {
+    type Target = Caller;
+    fn deref(&self) -> &Caller {
+        &self.caller
+    }
+}
+
+impl Drop for ActorHandle {
+    fn drop(&mut self) {
+        let _ = self.caller.requests.send(Request::ActorStopped {
+            actor: self.caller.actor.clone(),
+        });
+    }
+}
+
+/// Makes calls on behalf of one actor. Every method is one call of `theater:simple/tcp` (or
+/// `tcp-ext`) with the actor-visible result.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    actor: ActorId,
+    requests: UnboundedSender<Request>,
+}
+
+fn unexpected(reply: Reply) -> Error {
+    Error::Io(format!("unexpected reply from the handler: {reply:?}"))
+}
+
+impl Caller {
+    /// The actor this caller speaks for.
+    pub fn actor(&self) -> &ActorId {
+        &self.actor
+    }
+
+    /// Makes a call and waits for its result.
+    pub async fn call(&self, call: Call) -> Result<Reply, Error> {
+        let (reply, answer) = oneshot::channel();
+        let stopped = || Error::Io("the TCP driver has stopped".into());
+        self.requests
+            .send(Request::Call {
+                actor: self.actor.clone(),
+                call,
+                reply,
+            })
+            .map_err(|_| stopped())?;
+        answer.await.map_err(|_| stopped())?
+    }
+
+    async fn id(&self, call: Call) -> Result<String, Error> {
+        match self.call(call).await? {
+            Reply::Id(id) => Ok(id),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    async fn unit(&self, call: Call) -> Result<(), Error> {
+        match self.call(call).await? {
+            Reply::Unit => Ok(()),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    async fn address(&self, call: Call) -> Result<String, Error> {
+        match self.call(call).await? {
+            Reply::Address(a) => Ok(a),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// `connect(addr)`: the new connection's id.
+    pub async fn connect(&self, address: &str) -> Result<String, Error> {
+        self.id(Call::Connect {
+            address: address.into(),
+        })
+        .await
+    }
+
+    /// `listen(addr)`: the new listener's id.
+    pub async fn listen(&self, address: &str) -> Result<String, Error> {
+        self.id(Call::Listen {
+            address: address.into(),
+        })
+        .await
+    }
+
+    /// `accept(listener)`: a pending connection's id.
+    pub async fn accept(&self, listener: &str) -> Result<String, Error> {
+        self.id(Call::Accept {
+            listener: listener.into(),
+        })
+        .await
+    }
+
+    /// `activate(conn)`.
+    pub async fn activate(&self, connection: &str) -> Result<(), Error> {
+        self.unit(Call::Activate {
+            connection: connection.into(),
+        })
+        .await
+    }
+
+    /// `set-active(conn, mode)`.
+    pub async fn set_active(&self, connection: &str, mode: &str) -> Result<(), Error> {
+        self.unit(Call::SetActive {
+            connection: connection.into(),
+            mode: mode.into(),
+        })
+        .await
+    }
+
+    /// `send(conn, data)`: bytes accepted.
+    pub async fn send(&self, connection: &str, data: Vec<u8>) -> Result<u64, Error> {
+        match self
+            .call(Call::Send {
+                connection: connection.into(),
+                data,
+            })
+            .await?
+        {
+            Reply::Sent(n) => Ok(n),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// `receive(conn, max)`: empty at end of stream.
+    pub async fn receive(&self, connection: &str, max: u32) -> Result<Vec<u8>, Error> {
+        match self
+            .call(Call::Receive {
+                connection: connection.into(),
+                max,
+            })
+            .await?
+        {
+            Reply::Data(d) => Ok(d),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// `close(conn)`.
+    pub async fn close(&self, connection: &str) -> Result<(), Error> {
+        self.unit(Call::Close {
+            connection: connection.into(),
+        })
+        .await
+    }
+
+    /// `close-listener(listener)`.
+    pub async fn close_listener(&self, listener: &str) -> Result<(), Error> {
+        self.unit(Call::CloseListener {
+            listener: listener.into(),
+        })
+        .await
+    }
+
+    /// `shutdown(conn, how)` with `read`, `write` or `both`.
+    pub async fn shutdown(&self, connection: &str, how: &str) -> Result<(), Error> {
+        self.unit(Call::Shutdown {
+            connection: connection.into(),
+            how: how.into(),
+        })
+        .await
+    }
+
+    /// `abort(conn)`: close with RST.
+    pub async fn abort(&self, connection: &str) -> Result<(), Error> {
+        self.unit(Call::Abort {
+            connection: connection.into(),
+        })
+        .await
+    }
+
+    /// `transfer(conn, actor)`: returns after the target's callback returned.
+    pub async fn transfer(&self, connection: &str, target: &str) -> Result<(), Error> {
+        self.unit(Call::Transfer {
+            connection: connection.into(),
+            target: target.into(),
+        })
+        .await
+    }
+
+    /// `transfer-async(conn, actor)`: returns once ownership flipped.
+    pub async fn transfer_async(&self, connection: &str, target: &str) -> Result<(), Error> {
+        self.unit(Call::TransferAsync {
+            connection: connection.into(),
+            target: target.into(),
+        })
+        .await
+    }
+
+    /// `upgrade-to-tls-server(conn)` (STARTTLS, server side).
+    pub async fn upgrade_to_tls_server(&self, connection: &str) -> Result<(), Error> {
+        self.unit(Call::UpgradeToTlsServer {
+            connection: connection.into(),
+        })
+        .await
+    }
+
+    /// `upgrade-to-tls-client(conn, server-name)` (STARTTLS, client side).
+    pub async fn upgrade_to_tls_client(
+        &self,
+        connection: &str,
+        server_name: &str,
+    ) -> Result<(), Error> {
+        self.unit(Call::UpgradeToTlsClient {
+            connection: connection.into(),
+            server_name: server_name.into(),
+        })
+        .await
+    }
+
+    /// `peer-address(conn)`.
+    pub async fn peer_address(&self, connection: &str) -> Result<String, Error> {
+        self.address(Call::PeerAddress {
+            connection: connection.into(),
+        })
+        .await
+    }
+
+    /// `local-address(id)` of a connection or listener.
+    pub async fn local_address(&self, id: &str) -> Result<String, Error> {
+        self.address(Call::LocalAddress { id: id.into() }).await
+    }
+
+    /// `tls-info(conn)`.
+    pub async fn tls_info(&self, connection: &str) -> Result<TlsInfo, Error> {
+        match self
+            .call(Call::TlsInfo {
+                connection: connection.into(),
+            })
+            .await?
+        {
+            Reply::TlsInfo(info) => Ok(info),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// `connection-stats(conn)`.
+    pub async fn connection_stats(&self, connection: &str) -> Result<ConnectionStats, Error> {
+        match self
+            .call(Call::ConnectionStats {
+                connection: connection.into(),
+            })
+            .await?
+        {
+            Reply::Stats(stats) => Ok(stats),
+            other => Err(unexpected(other)),
+        }
+    }
+}
+
+/// A callback to run in an actor. Report its outcome with [`finish`](Self::finish) (or
+/// [`ok`](Self::ok) / [`fail`](Self::fail)); dropping it unanswered reports a failure, as a
+/// trapped callback would.
+#[derive(Debug)]
+pub struct CallbackEvent {
+    /// What to run.
+    pub callback: Callback,
+    id: CallbackId,
+    done: Option<UnboundedSender<Request>>,
+}
+
+impl CallbackEvent {
+    pub(crate) fn new(
+        id: CallbackId,
+        callback: Callback,
+        done: Option<UnboundedSender<Request>>,
+    ) -> Self {
+        CallbackEvent { callback, id, done }
+    }
+
+    /// The id the core gave this callback.
+    pub fn id(&self) -> CallbackId {
+        self.id
+    }
+
+    /// Reports the callback's outcome (an `Err` is a failed or trapped callback).
+    pub fn finish(mut self, result: Result<(), String>) {
+        if let Some(done) = self.done.take() {
+            let _ = done.send(Request::CallbackDone {
+                id: self.id,
+                result,
+            });
+        }
+    }
+
+    /// The callback returned normally.
+    pub fn ok(self) {
+        self.finish(Ok(()));
+    }
+
+    /// The callback failed with `error`.
+    pub fn fail(self, error: impl Into<String>) {
+        self.finish(Err(error.into()));
+    }
+}
+
+impl Drop for CallbackEvent {
+    fn drop(&mut self) {
+        if let Some(done) = self.done.take() {
+            let _ = done.send(Request::CallbackDone {
+                id: self.id,
+                result: Err("callback dropped without a result".into()),
+            });
+        }
+    }
+}
