@@ -1,0 +1,341 @@
+//! [`SimNetwork`]: the driver's [`Network`] on turmoil, every stream wrapped in the seeded
+//! [`FaultStream`].
+//!
+//! Per host, connections are numbered in the order they open (connects and accepts share the
+//! counter); connection `n` draws all its choices from the host's generator forked by `n`. A
+//! simulation runs on one thread in a fixed order, so the numbering, and with it every fault,
+//! is the same on every run of a seed.
+//!
+//! What this layer adds to turmoil (see the crate docs for what turmoil itself models):
+//! - connect refused at once (`ConnectionRefused`), or a connect that never completes, as when
+//!   SYNs are lost, so the core's connect timeout fires;
+//! - across a partition, turmoil refuses a connect at once, which a real network does not: the
+//!   harness tells the network which directions are partitioned and a connect across one
+//!   waits (SYN retries every second) until the partition heals or the core gives up;
+//! - a full accept queue: an accepted connection may be handed out only after a delay, while
+//!   its peer already sees it established and may send (as with a kernel backlog).
+
+use crate::fault::FaultStream;
+use crate::plan::FaultPlan;
+use crate::rng::SimRng;
+use std::collections::BTreeSet;
+use std::future::Future;
+use std::io;
+use std::net::{IpAddr, SocketAddr};
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::Duration;
+use theater_tcp_core::SocketOption;
+use theater_tcp_tokio::{NetListener, NetStream, Network};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+
+/// Directions currently partitioned, as `(from host, to host)` names; shared by the harness
+/// (which applies partitions) and the networks (which make connects across them hang).
+#[derive(Debug, Clone, Default)]
+pub struct Partitions(Arc<Mutex<BTreeSet<(String, String)>>>);
+
+impl Partitions {
+    /// Marks `from -> to` as partitioned.
+    pub fn cut(&self, from: &str, to: &str) {
+        self.lock().insert((from.to_owned(), to.to_owned()));
+    }
+
+    /// Heals every partition.
+    pub fn heal(&self) {
+        self.lock().clear();
+    }
+
+    /// Whether a message from `from` to `to` is lost now.
+    pub fn blocks(&self, from: &str, to: &str) -> bool {
+        self.lock().contains(&(from.to_owned(), to.to_owned()))
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeSet<(String, String)>> {
+        // A panic while holding this lock cannot leave the set inconsistent.
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+struct NetState {
+    /// This host's name.
+    host: String,
+    /// Every host of the simulation, by name, for resolution.
+    hosts: Vec<String>,
+    plan: FaultPlan,
+    rng: SimRng,
+    next_connection: AtomicU64,
+    partitions: Partitions,
+}
+
+/// One simulated host's network. Cheap to clone.
+#[derive(Clone)]
+pub struct SimNetwork {
+    state: Arc<NetState>,
+}
+
+impl std::fmt::Debug for SimNetwork {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SimNetwork")
+            .field("host", &self.state.host)
+            .finish()
+    }
+}
+
+/// How often a connect across a partition retries its SYN.
+const SYN_RETRY: Duration = Duration::from_secs(1);
+
+impl SimNetwork {
+    /// The network of host `host` among `hosts`, applying `plan` with choices drawn from `rng`.
+    pub fn new(
+        host: &str,
+        hosts: &[&str],
+        plan: FaultPlan,
+        rng: SimRng,
+        partitions: Partitions,
+    ) -> SimNetwork {
+        SimNetwork {
+            state: Arc::new(NetState {
+                host: host.to_owned(),
+                hosts: hosts.iter().map(|h| (*h).to_owned()).collect(),
+                plan,
+                rng,
+                next_connection: AtomicU64::new(0),
+                partitions,
+            }),
+        }
+    }
+
+    /// The host this network belongs to.
+    pub fn host(&self) -> &str {
+        &self.state.host
+    }
+
+    /// The next connection's own generator.
+    fn connection_rng(&self) -> SimRng {
+        let n = self.state.next_connection.fetch_add(1, Ordering::Relaxed);
+        self.state.rng.fork(n)
+    }
+
+    fn wrap(&self, stream: turmoil::net::TcpStream, rng: &mut SimRng) -> SimStream {
+        let faults = self.state.plan.stream_faults(rng);
+        SimStream {
+            inner: FaultStream::new(stream, faults, rng.fork(1)),
+        }
+    }
+
+    fn host_of(&self, ip: IpAddr) -> Option<String> {
+        turmoil::reverse_lookup(ip)
+    }
+}
+
+/// A simulated TCP stream behind the fault layer.
+#[derive(Debug)]
+pub struct SimStream {
+    inner: FaultStream<turmoil::net::TcpStream>,
+}
+
+impl SimStream {
+    /// Wraps a turmoil stream with no faults (for test peers that want a clean stream).
+    pub fn plain(stream: turmoil::net::TcpStream) -> SimStream {
+        SimStream {
+            inner: FaultStream::new(stream, Default::default(), SimRng::new(0)),
+        }
+    }
+}
+
+impl AsyncRead for SimStream {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for SimStream {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+impl NetStream for SimStream {
+    fn peer_addr(&self) -> io::Result<SocketAddr> {
+        self.inner.inner().peer_addr()
+    }
+
+    fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.inner.inner().local_addr()
+    }
+
+    /// turmoil has no socket options (nodelay, keepalive): accepted and ignored.
+    fn set_option(&self, _option: SocketOption) -> io::Result<()> {
+        Ok(())
+    }
+
+    /// turmoil has no SO_LINGER: it sends RST on drop only when unread input remains, else
+    /// FIN. An abort therefore looks like a close to the peer unless input was pending.
+    fn set_reset_on_drop(&self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// A simulated listener; see the [module docs](self) for the accept-queue fault.
+pub struct SimListener {
+    inner: turmoil::net::TcpListener,
+    network: SimNetwork,
+    /// An accepted connection held back until its time; kept across cancelled accepts.
+    parked: Mutex<Option<Parked>>,
+}
+
+struct Parked {
+    stream: SimStream,
+    peer: SocketAddr,
+    until: tokio::time::Instant,
+}
+
+impl SimListener {
+    fn take_parked(&self) -> Option<Parked> {
+        self.parked.lock().unwrap_or_else(|e| e.into_inner()).take()
+    }
+
+    fn park(&self, parked: Parked) {
+        *self.parked.lock().unwrap_or_else(|e| e.into_inner()) = Some(parked);
+    }
+
+    async fn accept_one(&self) -> io::Result<(SimStream, SocketAddr)> {
+        loop {
+            if let Some(parked) = self.take_parked() {
+                if tokio::time::Instant::now() >= parked.until {
+                    return Ok((parked.stream, parked.peer));
+                }
+                let until = parked.until;
+                self.park(parked);
+                tokio::time::sleep_until(until).await;
+                continue;
+            }
+            let (stream, peer) = self.inner.accept().await?;
+            let mut rng = self.network.connection_rng();
+            let plan = &self.network.state.plan.accepts;
+            let delay = if plan.max_delay_ms > 0 && rng.chance(plan.delay) {
+                rng.range(1, plan.max_delay_ms)
+            } else {
+                0
+            };
+            let stream = self.network.wrap(stream, &mut rng);
+            if delay == 0 {
+                return Ok((stream, peer));
+            }
+            self.park(Parked {
+                stream,
+                peer,
+                until: tokio::time::Instant::now() + Duration::from_millis(delay),
+            });
+        }
+    }
+}
+
+impl NetListener for SimListener {
+    type Stream = SimStream;
+
+    fn accept(&self) -> impl Future<Output = io::Result<(SimStream, SocketAddr)>> + Send {
+        self.accept_one()
+    }
+
+    fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.inner.local_addr()
+    }
+}
+
+impl Network for SimNetwork {
+    type Stream = SimStream;
+    type Listener = SimListener;
+
+    fn connect(&self, addr: SocketAddr) -> impl Future<Output = io::Result<SimStream>> + Send {
+        let network = self.clone();
+        async move {
+            let mut rng = network.connection_rng();
+            let faults = network.state.plan.connects;
+            if rng.chance(faults.refuse) {
+                return Err(io::Error::new(
+                    io::ErrorKind::ConnectionRefused,
+                    format!("{addr}: connection refused (fault plan)"),
+                ));
+            }
+            if rng.chance(faults.hang) {
+                // SYNs lost for good: only the core's connect timeout ends this.
+                return std::future::pending().await;
+            }
+            let target = if addr.ip().is_loopback() {
+                Some(network.state.host.clone())
+            } else {
+                network.host_of(addr.ip())
+            };
+            let Some(target) = target else {
+                return Err(io::Error::new(
+                    io::ErrorKind::HostUnreachable,
+                    format!("{addr}: no such host in the simulation"),
+                ));
+            };
+            // A real SYN across a partition is retried, not refused.
+            while network
+                .state
+                .partitions
+                .blocks(&network.state.host, &target)
+                || network
+                    .state
+                    .partitions
+                    .blocks(&target, &network.state.host)
+            {
+                tokio::time::sleep(SYN_RETRY).await;
+            }
+            let stream = turmoil::net::TcpStream::connect(addr).await?;
+            Ok(network.wrap(stream, &mut rng))
+        }
+    }
+
+    fn listen(&self, addr: SocketAddr) -> impl Future<Output = io::Result<SimListener>> + Send {
+        let network = self.clone();
+        async move {
+            let inner = turmoil::net::TcpListener::bind(addr).await?;
+            Ok(SimListener {
+                inner,
+                network,
+                parked: Mutex::new(None),
+            })
+        }
+    }
+
+    fn resolve(
+        &self,
+        host: &str,
+        port: u16,
+    ) -> impl Future<Output = io::Result<Vec<SocketAddr>>> + Send {
+        let result = if let Ok(ip) = host.parse::<IpAddr>() {
+            Ok(vec![SocketAddr::new(ip, port)])
+        } else if self.state.hosts.iter().any(|h| h == host) {
+            Ok(vec![SocketAddr::new(turmoil::lookup(host), port)])
+        } else {
+            // turmoil's own lookup would invent an address for any name.
+            Err(io::Error::new(
+                io::ErrorKind::NotFound,
+                format!("failed to lookup address information: {host}"),
+            ))
+        };
+        std::future::ready(result)
+    }
+}
