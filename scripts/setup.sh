@@ -6,6 +6,17 @@ set -euo pipefail
 need=()
 command -v openssl >/dev/null 2>&1 || need+=(openssl)
 command -v cc >/dev/null 2>&1 || need+=(build-essential)
+# The wasm test actors (tests/actors/) are C, compiled to wasm32 at test time: no wasm32 Rust
+# target is needed. clang compiles, lld's wasm-ld links, wasi-libc gives malloc and string.h,
+# libclang-rt-14-dev-wasm32 the compiler-rt builtins the link may need.
+command -v clang >/dev/null 2>&1 || need+=(clang)
+command -v wasm-ld >/dev/null 2>&1 || need+=(lld)
+dpkg -s wasi-libc >/dev/null 2>&1 || need+=(wasi-libc)
+dpkg -s libclang-rt-14-dev-wasm32 >/dev/null 2>&1 || need+=(libclang-rt-14-dev-wasm32)
+# A client nobody here wrote, for the end-to-end echo test.
+command -v nc >/dev/null 2>&1 || need+=(netcat-openbsd)
+# /usr/bin/kill, with which the binary's tests send SIGINT and SIGTERM.
+[ -x /usr/bin/kill ] || need+=(procps)
 
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then SUDO=sudo; else SUDO=; fi

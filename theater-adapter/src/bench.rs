@@ -1,0 +1,283 @@
+//! The echo benchmark: the host's built-in echo actor against a raw tokio echo server, both
+//! over loopback in the same process, with the same client. Run by `cargo bench -p
+//! theater-tcp-adapter` and by `theater-tcp bench`.
+//!
+//! - Throughput: one connection streams [`Options::bytes`] through the echo (the actor in
+//!   `active` mode) while the client reads everything back; best of three runs.
+//! - Ping-pong: one connection (`TCP_NODELAY`) sends a 64-byte message and waits for its echo,
+//!   [`Options::round_trips`] times, after a warm-up; best of three runs.
+//!
+//! [`run_all`] measures on two tokio runtimes: the multi-thread one the binary uses, where
+//! cross-thread wake-ups dominate small messages (on a VM they make even the raw server slow),
+//! and a current-thread one, where the ratio shows the host's CPU cost per byte and per
+//! message without them.
+
+use crate::{ActorSpec, Host, Limits, builtin_echo_component};
+use std::fmt;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+use theater_tcp_core::Config;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+/// Target of the throughput ratio (host / raw tokio).
+pub const THROUGHPUT_TARGET: f64 = 0.8;
+/// Target of the ping-pong ratio (host / raw tokio).
+pub const PING_PONG_TARGET: f64 = 0.7;
+
+const CHUNK: usize = 64 * 1024;
+const MESSAGE: usize = 64;
+const RUNS: usize = 3;
+
+/// What to measure.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Bytes streamed per throughput run.
+    pub bytes: usize,
+    /// Round trips per ping-pong run.
+    pub round_trips: usize,
+    /// Read size of both servers: the raw server's buffer and the host's `max_chunk`.
+    pub chunk: usize,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            bytes: 64 * 1024 * 1024,
+            round_trips: 20_000,
+            chunk: 64 * 1024,
+        }
+    }
+}
+
+/// The measured figures.
+#[derive(Debug, Clone)]
+pub struct Report {
+    /// Raw tokio echo, bytes per second.
+    pub raw_throughput: f64,
+    /// Host echo actor, bytes per second.
+    pub host_throughput: f64,
+    /// Raw tokio echo, round trips per second.
+    pub raw_round_trips: f64,
+    /// Host echo actor, round trips per second.
+    pub host_round_trips: f64,
+}
+
+impl Report {
+    /// Host throughput / raw throughput.
+    pub fn throughput_ratio(&self) -> f64 {
+        self.host_throughput / self.raw_throughput
+    }
+
+    /// Host round trips / raw round trips.
+    pub fn ping_pong_ratio(&self) -> f64 {
+        self.host_round_trips / self.raw_round_trips
+    }
+}
+
+impl fmt::Display for Report {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mib = |b: f64| b / (1024.0 * 1024.0);
+        let verdict = |ratio: f64, target: f64| if ratio >= target { "met" } else { "MISSED" };
+        writeln!(f, "{:<28} {:>14} {:>14}", "", "raw tokio", "wasm echo")?;
+        writeln!(
+            f,
+            "{:<28} {:>10.1} MiB/s {:>8.1} MiB/s",
+            "echo throughput",
+            mib(self.raw_throughput),
+            mib(self.host_throughput)
+        )?;
+        writeln!(
+            f,
+            "{:<28} {:>12.0}/s {:>12.0}/s",
+            "ping-pong round trips (64 B)", self.raw_round_trips, self.host_round_trips
+        )?;
+        writeln!(
+            f,
+            "throughput ratio {:.2} (target >= {THROUGHPUT_TARGET}: {})",
+            self.throughput_ratio(),
+            verdict(self.throughput_ratio(), THROUGHPUT_TARGET)
+        )?;
+        writeln!(
+            f,
+            "ping-pong ratio  {:.2} (target >= {PING_PONG_TARGET}: {})",
+            self.ping_pong_ratio(),
+            verdict(self.ping_pong_ratio(), PING_PONG_TARGET)
+        )
+    }
+}
+
+/// A raw tokio echo server: one task per connection, 64 KiB reads, `write_all` back.
+async fn raw_echo_server(
+    chunk: usize,
+) -> Result<(SocketAddr, tokio::task::JoinHandle<()>), String> {
+    let listener = TcpListener::bind("127.0.0.1:0")
+        .await
+        .map_err(|e| format!("raw echo: bind: {e}"))?;
+    let address = listener
+        .local_addr()
+        .map_err(|e| format!("raw echo: {e}"))?;
+    let task = tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            let _ = stream.set_nodelay(true);
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; chunk];
+                loop {
+                    match stream.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => {
+                            if stream.write_all(&buf[..n]).await.is_err() {
+                                return;
+                            }
+                        }
+                    }
+                }
+            });
+        }
+    });
+    Ok((address, task))
+}
+
+/// Streams `bytes` through the echo at `address`; returns bytes per second.
+async fn throughput(address: SocketAddr, bytes: usize) -> Result<f64, String> {
+    let stream = TcpStream::connect(address)
+        .await
+        .map_err(|e| format!("connect {address}: {e}"))?;
+    let (mut reader, mut writer) = stream.into_split();
+    let started = Instant::now();
+    let write = tokio::spawn(async move {
+        let chunk = vec![0x5au8; CHUNK];
+        let mut left = bytes;
+        while left > 0 {
+            let n = left.min(CHUNK);
+            writer.write_all(&chunk[..n]).await?;
+            left -= n;
+        }
+        writer.shutdown().await?;
+        Ok::<_, std::io::Error>(writer)
+    });
+    let mut buf = vec![0u8; CHUNK];
+    let mut got = 0;
+    while got < bytes {
+        match reader.read(&mut buf).await {
+            Ok(0) => return Err(format!("echo closed after {got} of {bytes} bytes")),
+            Ok(n) => got += n,
+            Err(e) => return Err(format!("read after {got} bytes: {e}")),
+        }
+    }
+    let elapsed = started.elapsed();
+    write
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| format!("write: {e}"))?;
+    Ok(bytes as f64 / elapsed.as_secs_f64())
+}
+
+/// `round_trips` 64-byte ping-pongs with the echo at `address`; returns round trips per second.
+async fn ping_pong(address: SocketAddr, round_trips: usize) -> Result<f64, String> {
+    let mut stream = TcpStream::connect(address)
+        .await
+        .map_err(|e| format!("connect {address}: {e}"))?;
+    stream.set_nodelay(true).map_err(|e| e.to_string())?;
+    let message = [0xa5u8; MESSAGE];
+    let mut back = [0u8; MESSAGE];
+    let mut one = async |stream: &mut TcpStream| -> Result<(), String> {
+        stream
+            .write_all(&message)
+            .await
+            .map_err(|e| format!("ping: {e}"))?;
+        stream
+            .read_exact(&mut back)
+            .await
+            .map_err(|e| format!("pong: {e}"))?;
+        Ok(())
+    };
+    for _ in 0..(round_trips / 10).max(1) {
+        one(&mut stream).await?;
+    }
+    let started = Instant::now();
+    for _ in 0..round_trips {
+        one(&mut stream).await?;
+    }
+    Ok(round_trips as f64 / started.elapsed().as_secs_f64())
+}
+
+async fn best_of(
+    address: SocketAddr,
+    options: &Options,
+    runs: usize,
+) -> Result<(f64, f64), String> {
+    let mut best = (0.0f64, 0.0f64);
+    for _ in 0..runs {
+        best.0 = best.0.max(throughput(address, options.bytes).await?);
+        best.1 = best.1.max(ping_pong(address, options.round_trips).await?);
+    }
+    Ok(best)
+}
+
+/// Runs both servers in this process (on the current tokio runtime) and measures them.
+pub async fn run(options: &Options) -> Result<Report, String> {
+    let (raw_address, raw_task) = raw_echo_server(options.chunk).await?;
+    let component = builtin_echo_component().map_err(|e| e.to_string())?;
+    let config = Config {
+        listen: Some("127.0.0.1:0".into()),
+        max_chunk: options.chunk,
+        ..Config::default()
+    };
+    let host = Host::start(
+        config,
+        Limits::default(),
+        vec![ActorSpec {
+            id: "echo".into(),
+            component,
+        }],
+    )
+    .await
+    .map_err(|e| e.to_string())?;
+    let host_address: SocketAddr = host
+        .listen_address()
+        .ok_or("the host did not listen")?
+        .parse()
+        .map_err(|e| format!("host address: {e}"))?;
+
+    // Alternate the servers so that both see the same machine conditions.
+    let mut raw = (0.0f64, 0.0f64);
+    let mut wasm = (0.0f64, 0.0f64);
+    for _ in 0..RUNS {
+        let r = best_of(raw_address, options, 1).await?;
+        let w = best_of(host_address, options, 1).await?;
+        raw = (raw.0.max(r.0), raw.1.max(r.1));
+        wasm = (wasm.0.max(w.0), wasm.1.max(w.1));
+    }
+    host.shutdown().await;
+    raw_task.abort();
+    // Give the aborted listener a moment to go away before the runtime is reused.
+    tokio::time::sleep(Duration::from_millis(10)).await;
+    Ok(Report {
+        raw_throughput: raw.0,
+        host_throughput: wasm.0,
+        raw_round_trips: raw.1,
+        host_round_trips: wasm.1,
+    })
+}
+
+/// Measures on a multi-thread runtime (2 workers, as `theater-tcp serve` on 2 cores) and on a
+/// current-thread runtime; returns `(runtime name, report)` pairs. Call it outside a runtime.
+pub fn run_all(options: &Options) -> Result<Vec<(&'static str, Report)>, String> {
+    let mut reports = Vec::new();
+    for name in ["multi-thread", "current-thread"] {
+        let mut builder = if name == "multi-thread" {
+            let mut b = tokio::runtime::Builder::new_multi_thread();
+            b.worker_threads(2);
+            b
+        } else {
+            tokio::runtime::Builder::new_current_thread()
+        };
+        let runtime = builder
+            .enable_all()
+            .build()
+            .map_err(|e| format!("cannot start a tokio runtime: {e}"))?;
+        reports.push((name, runtime.block_on(run(options))?));
+    }
+    Ok(reports)
+}
