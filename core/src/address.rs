@@ -314,14 +314,20 @@ mod tests {
     fn policy(allow: Option<&[&str]>, deny: &[&str]) -> AddressPolicy {
         let parse = |v: &[&str]| -> Vec<AddressPattern> {
             v.iter()
-                .map(|p| AddressPattern::parse(p).expect("test pattern"))
+                .map(|p| match AddressPattern::parse(p) {
+                    Ok(pattern) => pattern,
+                    Err(e) => panic!("test pattern {p}: {e}"),
+                })
                 .collect()
         };
         AddressPolicy::new(allow.map(parse), parse(deny))
     }
 
     fn addr(s: &str) -> SocketAddr {
-        s.parse().expect("test address")
+        match s.parse() {
+            Ok(a) => a,
+            Err(e) => panic!("test address {s}: {e}"),
+        }
     }
 
     #[test]

@@ -84,7 +84,7 @@ mod tests {
     use crate::Config;
 
     #[test]
-    fn a_replayed_trace_gives_the_same_outputs() {
+    fn a_replayed_trace_gives_the_same_outputs() -> Result<(), Box<dyn std::error::Error>> {
         let inputs = vec![
             Input::ActorStarted {
                 actor: "a".into(),
@@ -104,8 +104,9 @@ mod tests {
             },
             Input::Timeout,
         ];
+        let settings = Config::default().validate()?;
         let run = |inputs: &[Input]| {
-            let mut h = Handler::new(Config::default().validate().expect("defaults"));
+            let mut h = Handler::new(settings.clone());
             let mut outputs = Vec::new();
             for (i, input) in inputs.iter().enumerate() {
                 h.handle(
@@ -118,9 +119,10 @@ mod tests {
         };
         let first = run(&inputs);
         assert!(!first.is_empty());
-        let json = serde_json::to_string(&inputs).expect("inputs serialize");
-        let back: Vec<Input> = serde_json::from_str(&json).expect("inputs deserialize");
+        let json = serde_json::to_string(&inputs)?;
+        let back: Vec<Input> = serde_json::from_str(&json)?;
         assert_eq!(run(&back), first);
-        assert!(serde_json::to_string(&first).is_ok());
+        serde_json::to_string(&first)?;
+        Ok(())
     }
 }
