@@ -3,7 +3,7 @@
 //! Every rule of the handler's behaviour contract (`SEMANTICS.md`) is decided here, in one
 //! deterministic state machine, [`Handler`]: actor calls, I/O events, callback results and time
 //! go in; commands for a transport and notices for actors come out. The same core runs on real
-//! sockets (`theater-tcp-tokio`), in simulation (`theater-tcp-sim`) and under property tests.
+//! sockets, in a seeded network simulation and under property tests.
 //!
 //! The crate does no I/O, reads no clock, spawns nothing, draws no randomness and iterates only
 //! ordered maps, so a run is a pure function of its inputs; every input and output is `serde`
