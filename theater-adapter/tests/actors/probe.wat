@@ -2,7 +2,8 @@
 ;; connections are activated in active mode and echoed, except a chunk that starts with
 ;;   '!'  traps (unreachable),
 ;;   '?'  makes on-data return err("refused"),
-;;   '@'  loops forever (the host's time budget must stop it).
+;;   '@'  loops forever (the host's time budget must stop it),
+;;   '#'  grows its memory by 128 MiB and traps if the host refuses (as an allocator aborts).
 ;; Same memory layout and allocator as actors/echo.wat.
 (module
   (import "theater:simple/tcp" "listen" (func $listen (param i32 i32 i32)))
@@ -100,7 +101,11 @@
         (if (i32.eq (local.get $first) (i32.const 63)) ;; '?'
           (then (return (call $err (i32.const 64) (i32.const 7)))))
         (if (i32.eq (local.get $first) (i32.const 64)) ;; '@'
-          (then (loop $forever (br $forever))))))
+          (then (loop $forever (br $forever))))
+        (if (i32.eq (local.get $first) (i32.const 35)) ;; '#': 2048 pages of 64 KiB
+          (then
+            (if (i32.eq (memory.grow (i32.const 2048)) (i32.const -1))
+              (then unreachable))))))
     (call $send (local.get $conn) (local.get $conn_len) (local.get $data) (local.get $data_len)
       (i32.const 0))
     (if (i32.load8_u (i32.const 0))
