@@ -77,3 +77,36 @@ pub fn on_data(rig: &mut Rig, actor: &str) -> Vec<(CallbackId, Vec<u8>)> {
         })
         .collect()
 }
+
+/// `actor` calls `receive(conn, max)`; returns the call to look up later.
+pub fn receive(rig: &mut Rig, actor: &str, conn: ConnId, max: u32) -> CallId {
+    rig.call(
+        actor,
+        Call::Receive {
+            connection: conn.to_string(),
+            max,
+        },
+    )
+}
+
+/// `actor` calls `send(conn, data)`; returns the call to look up later.
+pub fn send(rig: &mut Rig, actor: &str, conn: ConnId, data: Vec<u8>) -> CallId {
+    rig.call(
+        actor,
+        Call::Send {
+            connection: conn.to_string(),
+            data,
+        },
+    )
+}
+
+/// `actor` calls `send(conn, data)`, which must complete at once.
+pub fn send_now(rig: &mut Rig, actor: &str, conn: ConnId, data: Vec<u8>) -> Result<Reply, Error> {
+    rig.call_now(
+        actor,
+        Call::Send {
+            connection: conn.to_string(),
+            data,
+        },
+    )
+}

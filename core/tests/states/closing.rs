@@ -82,13 +82,7 @@ fn close_ends_waiting_calls_and_no_callback_follows() {
     );
 
     let conn = rig.open("a");
-    let r = rig.call(
-        "a",
-        Call::Receive {
-            connection: conn.to_string(),
-            max: 5,
-        },
-    );
+    let r = receive(&mut rig, "a", conn, 5);
     rig.call_now(
         "a",
         Call::Close {
@@ -144,13 +138,7 @@ fn abort_resets_at_once() {
 fn shutdown_write_waits_for_queued_sends_then_refuses_more() {
     let mut rig = rig_with(small());
     let conn = rig.open("a");
-    let s = rig.call(
-        "a",
-        Call::Send {
-            connection: conn.to_string(),
-            data: vec![1; 40],
-        },
-    );
+    let s = send(&mut rig, "a", conn, vec![1; 40]);
     rig.call_now(
         "a",
         Call::Shutdown {
@@ -175,25 +163,13 @@ fn shutdown_write_waits_for_queued_sends_then_refuses_more() {
         Some(&Command::ShutdownWrite { connection: conn }),
         "FIN after the last byte"
     );
-    let more = rig.call_now(
-        "a",
-        Call::Send {
-            connection: conn.to_string(),
-            data: vec![1],
-        },
-    );
+    let more = send_now(&mut rig, "a", conn, vec![1]);
     assert_eq!(
         more.map_err(|e| e.to_string()),
         Err(format!("Connection {conn} write side is shut down"))
     );
     // The read side still works: half-close.
-    let r = rig.call(
-        "a",
-        Call::Receive {
-            connection: conn.to_string(),
-            max: 5,
-        },
-    );
+    let r = receive(&mut rig, "a", conn, 5);
     rig.peer_sends(conn, b"reply");
     assert_eq!(rig.result(r), Some(Ok(Reply::Data(b"reply".to_vec()))));
 }
@@ -202,13 +178,7 @@ fn shutdown_write_waits_for_queued_sends_then_refuses_more() {
 fn shutdown_read_ends_the_stream_for_the_actor_after_buffered_bytes() {
     let mut rig = rig_with(small());
     let conn = rig.open("a");
-    let r = rig.call(
-        "a",
-        Call::Receive {
-            connection: conn.to_string(),
-            max: 2,
-        },
-    );
+    let r = receive(&mut rig, "a", conn, 2);
     rig.peer_sends(conn, b"abcd");
     assert_eq!(rig.result(r), Some(Ok(Reply::Data(b"ab".to_vec()))));
     rig.call_now(
@@ -246,13 +216,7 @@ fn shutdown_read_ends_the_stream_for_the_actor_after_buffered_bytes() {
 fn a_write_failure_fails_queued_sends_and_tells_an_active_actor() {
     let mut rig = rig_with(small());
     let conn = open_in(&mut rig, "active");
-    let s = rig.call(
-        "a",
-        Call::Send {
-            connection: conn.to_string(),
-            data: vec![1; 40],
-        },
-    );
+    let s = send(&mut rig, "a", conn, vec![1; 40]);
     rig.io(IoEvent::WriteFailed {
         connection: conn,
         end: StreamEnd::Reset,

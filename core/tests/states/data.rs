@@ -3,22 +3,12 @@
 use super::*;
 use std::time::Duration;
 
-fn receive(rig: &mut Rig, conn: ConnId, max: u32) -> CallId {
-    rig.call(
-        "a",
-        Call::Receive {
-            connection: conn.to_string(),
-            max,
-        },
-    )
-}
-
 #[test]
 fn passive_reads_only_for_a_waiting_receive() {
     let mut rig = rig_with(small());
     let conn = rig.open("a");
     assert_eq!(rig.take_read(conn), None, "no read-ahead in passive mode");
-    let r = receive(&mut rig, conn, 5);
+    let r = receive(&mut rig, "a", conn, 5);
     assert_eq!(
         rig.take_read(conn),
         Some(16),
@@ -34,7 +24,7 @@ fn passive_reads_only_for_a_waiting_receive() {
         None,
         "the surplus stays buffered; nothing more is read"
     );
-    let r = receive(&mut rig, conn, 100);
+    let r = receive(&mut rig, "a", conn, 100);
     assert_eq!(rig.result(r), Some(Ok(Reply::Data(b" world".to_vec()))));
 }
 
@@ -42,7 +32,7 @@ fn passive_reads_only_for_a_waiting_receive() {
 fn passive_end_of_stream_is_an_empty_receive_every_time() {
     let mut rig = rig_with(small());
     let conn = rig.open("a");
-    let r = receive(&mut rig, conn, 5);
+    let r = receive(&mut rig, "a", conn, 5);
     rig.take_read(conn);
     rig.io(IoEvent::ReadEnded {
         connection: conn,
@@ -64,12 +54,12 @@ fn passive_end_of_stream_is_an_empty_receive_every_time() {
 fn passive_reset_gives_buffered_bytes_first_then_the_error() {
     let mut rig = rig_with(small());
     let conn = rig.open("a");
-    let r = receive(&mut rig, conn, 2);
+    let r = receive(&mut rig, "a", conn, 2);
     rig.peer_sends(conn, b"abcd");
     assert_eq!(rig.result(r), Some(Ok(Reply::Data(b"ab".to_vec()))));
-    let r = receive(&mut rig, conn, 10);
+    let r = receive(&mut rig, "a", conn, 10);
     assert_eq!(rig.result(r), Some(Ok(Reply::Data(b"cd".to_vec()))));
-    let r = receive(&mut rig, conn, 10);
+    let r = receive(&mut rig, "a", conn, 10);
     rig.take_read(conn);
     rig.io(IoEvent::ReadEnded {
         connection: conn,
@@ -118,7 +108,7 @@ fn receive_timeout_gives_up_and_keeps_the_connection() {
             .contains(&Command::CancelRead { connection: conn })
     );
     rig.io(IoEvent::ReadCancelled { connection: conn });
-    let r = receive(&mut rig, conn, 4);
+    let r = receive(&mut rig, "a", conn, 4);
     rig.peer_sends(conn, b"late");
     assert_eq!(rig.result(r), Some(Ok(Reply::Data(b"late".to_vec()))));
 }
@@ -256,7 +246,7 @@ fn switching_to_passive_cancels_the_read_and_loses_nothing_when_data_wins_the_ra
         on_data(&mut rig, "a").is_empty(),
         "passive now: nothing pushed"
     );
-    let r = receive(&mut rig, conn, 100);
+    let r = receive(&mut rig, "a", conn, 100);
     assert_eq!(rig.result(r), Some(Ok(Reply::Data(vec![9; max]))));
 }
 
@@ -318,13 +308,7 @@ fn keep_open_on_peer_close_lets_the_actor_keep_sending() {
     let cbs = rig.callbacks("a");
     rig.callback_done(cbs[0].0, Ok(()));
     assert!(!rig.commands.contains(&Command::Close { connection: conn }));
-    let s = rig.call_now(
-        "a",
-        Call::Send {
-            connection: conn.to_string(),
-            data: b"bye".to_vec(),
-        },
-    );
+    let s = send_now(&mut rig, "a", conn, b"bye".to_vec());
     assert_eq!(s, Ok(Reply::Sent(3)));
     assert_eq!(rig.written(conn), b"bye");
 }
@@ -342,13 +326,7 @@ fn active_mode_needs_an_on_data_export() {
 fn sends_are_bounded_by_the_write_buffer_and_complete_when_accepted() {
     let mut rig = rig_with(small());
     let conn = rig.open("a");
-    let s = rig.call(
-        "a",
-        Call::Send {
-            connection: conn.to_string(),
-            data: vec![1; 100],
-        },
-    );
+    let s = send(&mut rig, "a", conn, vec![1; 100]);
     assert_eq!(
         rig.written(conn).len(),
         32,
@@ -378,13 +356,7 @@ fn a_send_without_progress_times_out_and_closes() {
         ..small()
     });
     let conn = rig.open("a");
-    let s = rig.call(
-        "a",
-        Call::Send {
-            connection: conn.to_string(),
-            data: vec![1; 100],
-        },
-    );
+    let s = send(&mut rig, "a", conn, vec![1; 100]);
     rig.advance(Duration::from_millis(600));
     rig.io(IoEvent::Wrote {
         connection: conn,
@@ -398,13 +370,7 @@ fn a_send_without_progress_times_out_and_closes() {
         Some(Err("send timed out".into()))
     );
     assert!(rig.commands.contains(&Command::Abort { connection: conn }));
-    let again = rig.call_now(
-        "a",
-        Call::Send {
-            connection: conn.to_string(),
-            data: vec![1],
-        },
-    );
+    let again = send_now(&mut rig, "a", conn, vec![1]);
     assert_eq!(
         again.map_err(|e| e.to_string()),
         Err(format!("Connection {conn} closed: timeout"))
@@ -418,13 +384,7 @@ fn oversized_and_empty_sends() {
         ..small()
     });
     let conn = rig.open("a");
-    let big = rig.call_now(
-        "a",
-        Call::Send {
-            connection: conn.to_string(),
-            data: vec![0; 11],
-        },
-    );
+    let big = send_now(&mut rig, "a", conn, vec![0; 11]);
     assert_eq!(
         big.map_err(|e| e.to_string()),
         Err("Data too large: 11 bytes exceeds max_send_bytes (10)".into())

@@ -9,13 +9,7 @@ fn stopping_an_actor_closes_only_its_own_objects() {
     let mine = rig.open("a");
     let theirs = rig.open("b");
     let l = rig.listener("a");
-    let r = rig.call(
-        "a",
-        Call::Receive {
-            connection: mine.to_string(),
-            max: 5,
-        },
-    );
+    let r = receive(&mut rig, "a", mine, 5);
     rig.take_commands();
     rig.stop("a");
     assert_eq!(
@@ -31,13 +25,7 @@ fn stopping_an_actor_closes_only_its_own_objects() {
             .iter()
             .any(|c| format!("{c:?}").contains(&format!("ConnId({})", theirs.0)))
     );
-    let still = rig.call(
-        "b",
-        Call::Receive {
-            connection: theirs.to_string(),
-            max: 5,
-        },
-    );
+    let still = receive(&mut rig, "b", theirs, 5);
     rig.peer_sends(theirs, b"ok");
     assert_eq!(rig.result(still), Some(Ok(Reply::Data(b"ok".to_vec()))));
     assert_eq!(rig.handler.objects_of(&ActorId::new("a")), (vec![], vec![]));

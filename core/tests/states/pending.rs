@@ -25,13 +25,7 @@ fn no_data_flows_until_activate() {
             "Connection {conn} is pending - call activate() or transfer() first"
         ))
     );
-    let s = rig.call_now(
-        "a",
-        Call::Send {
-            connection: conn.to_string(),
-            data: b"x".to_vec(),
-        },
-    );
+    let s = send_now(&mut rig, "a", conn, b"x".to_vec());
     assert_eq!(s, Err(Error::Pending(conn.to_string())));
     assert_eq!(
         set_active(&mut rig, "a", conn, "active"),

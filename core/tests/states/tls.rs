@@ -32,25 +32,13 @@ fn info() -> TlsInfo {
 fn starttls_server_upgrade_keeps_the_id_and_encrypts_later_bytes() {
     let mut rig = rig_with(tls_config());
     let conn = rig.open("a");
-    let r = rig.call(
-        "a",
-        Call::Receive {
-            connection: conn.to_string(),
-            max: 100,
-        },
-    );
+    let r = receive(&mut rig, "a", conn, 100);
     rig.peer_sends(conn, b"STARTTLS\r\n");
     assert_eq!(
         rig.result(r),
         Some(Ok(Reply::Data(b"STARTTLS\r\n".to_vec())))
     );
-    rig.call(
-        "a",
-        Call::Send {
-            connection: conn.to_string(),
-            data: b"220 go ahead\r\n".to_vec(),
-        },
-    );
+    send(&mut rig, "a", conn, b"220 go ahead\r\n".to_vec());
     let up = rig.call(
         "a",
         Call::UpgradeToTlsServer {
@@ -91,13 +79,7 @@ fn starttls_server_upgrade_keeps_the_id_and_encrypts_later_bytes() {
 fn starttls_injection_is_refused_and_the_connection_is_unchanged() {
     let mut rig = rig_with(tls_config());
     let conn = rig.open("a");
-    let r = rig.call(
-        "a",
-        Call::Receive {
-            connection: conn.to_string(),
-            max: 10,
-        },
-    );
+    let r = receive(&mut rig, "a", conn, 10);
     rig.peer_sends(conn, b"STARTTLS\r\nMAIL FROM:<evil>\r\n");
     assert_eq!(
         rig.result(r),
@@ -211,13 +193,7 @@ fn a_handshake_that_never_completes_is_cut_at_the_timeout() {
         Some(Err("TLS handshake timed out".into()))
     );
     assert!(rig.commands.contains(&Command::Abort { connection: conn }));
-    let gone = rig.call_now(
-        "a",
-        Call::Send {
-            connection: conn.to_string(),
-            data: b"x".to_vec(),
-        },
-    );
+    let gone = send_now(&mut rig, "a", conn, b"x".to_vec());
     assert_eq!(
         gone,
         Err(Error::ConnectionNotFound(conn.to_string())),

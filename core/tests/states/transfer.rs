@@ -50,13 +50,7 @@ fn buffered_bytes_move_with_the_connection() {
     let mut rig = rig_with(small());
     rig.start("b", Exports::default());
     let conn = rig.open("a");
-    let r = rig.call(
-        "a",
-        Call::Receive {
-            connection: conn.to_string(),
-            max: 2,
-        },
-    );
+    let r = receive(&mut rig, "a", conn, 2);
     rig.peer_sends(conn, b"abcdef");
     assert_eq!(rig.result(r), Some(Ok(Reply::Data(b"ab".to_vec()))));
     let t = transfer(&mut rig, conn, "b");
@@ -109,13 +103,7 @@ fn an_unknown_target_leaves_the_connection_with_its_owner() {
         rig.result(t).map(|r| r.map_err(|e| e.to_string())),
         Some(Err("cannot transfer a connection to its own owner".into()))
     );
-    let r = rig.call(
-        "a",
-        Call::Receive {
-            connection: conn.to_string(),
-            max: 5,
-        },
-    );
+    let r = receive(&mut rig, "a", conn, 5);
     rig.peer_sends(conn, b"still");
     assert_eq!(rig.result(r), Some(Ok(Reply::Data(b"still".to_vec()))));
 }
