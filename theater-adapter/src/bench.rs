@@ -3,9 +3,13 @@
 //! theater-tcp-adapter` and by `theater-tcp bench`.
 //!
 //! - Throughput: one connection streams [`Options::bytes`] through the echo (the actor in
-//!   `active` mode) while the client reads everything back; best of three runs.
+//!   `active` mode) while the client reads everything back.
 //! - Ping-pong: one connection (`TCP_NODELAY`) sends a 64-byte message and waits for its echo,
-//!   [`Options::round_trips`] times, after a warm-up; best of three runs.
+//!   [`Options::round_trips`] times, after a warm-up.
+//!
+//! Each of [`Options::rounds`] rounds measures the raw server, then the host, right after each
+//! other, and takes the ratio of the two; the report gives the median ratio over the rounds
+//! (and the lowest and highest), so that one lucky or unlucky run decides nothing.
 //!
 //! [`run_all`] measures on two tokio runtimes: the multi-thread one the binary uses, where
 //! cross-thread wake-ups dominate small messages (on a VM they make even the raw server slow),
@@ -27,10 +31,9 @@ pub const PING_PONG_TARGET: f64 = 0.7;
 
 const CHUNK: usize = 64 * 1024;
 const MESSAGE: usize = 64;
-const RUNS: usize = 3;
 
 /// What to measure.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Options {
     /// Bytes streamed per throughput run.
     pub bytes: usize,
@@ -38,6 +41,8 @@ pub struct Options {
     pub round_trips: usize,
     /// Read size of both servers: the raw server's buffer and the host's `max_chunk`.
     pub chunk: usize,
+    /// Rounds per runtime (each measures both servers once); at least 1.
+    pub rounds: usize,
 }
 
 impl Default for Options {
@@ -46,13 +51,14 @@ impl Default for Options {
             bytes: 64 * 1024 * 1024,
             round_trips: 20_000,
             chunk: 64 * 1024,
+            rounds: 5,
         }
     }
 }
 
-/// The measured figures.
-#[derive(Debug, Clone)]
-pub struct Report {
+/// One round: both servers measured right after each other.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Round {
     /// Raw tokio echo, bytes per second.
     pub raw_throughput: f64,
     /// Host echo actor, bytes per second.
@@ -63,15 +69,61 @@ pub struct Report {
     pub host_round_trips: f64,
 }
 
+/// The measured rounds of one runtime.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Report {
+    /// Every round, in order.
+    pub rounds: Vec<Round>,
+}
+
+/// The median of `values` (the mean of the middle two for an even count); 0 when empty.
+fn median(mut values: Vec<f64>) -> f64 {
+    if values.is_empty() {
+        return 0.0;
+    }
+    values.sort_by(f64::total_cmp);
+    let mid = values.len() / 2;
+    if values.len() % 2 == 1 {
+        values[mid]
+    } else {
+        (values[mid - 1] + values[mid]) / 2.0
+    }
+}
+
+fn range(values: &[f64]) -> (f64, f64) {
+    let lo = values.iter().copied().fold(f64::INFINITY, f64::min);
+    let hi = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    (lo, hi)
+}
+
 impl Report {
-    /// Host throughput / raw throughput.
-    pub fn throughput_ratio(&self) -> f64 {
-        self.host_throughput / self.raw_throughput
+    fn each(&self, f: impl Fn(&Round) -> f64) -> Vec<f64> {
+        self.rounds.iter().map(f).collect()
     }
 
-    /// Host round trips / raw round trips.
+    /// Host / raw throughput of every round.
+    pub fn throughput_ratios(&self) -> Vec<f64> {
+        self.each(|r| r.host_throughput / r.raw_throughput)
+    }
+
+    /// Host / raw round trips of every round.
+    pub fn ping_pong_ratios(&self) -> Vec<f64> {
+        self.each(|r| r.host_round_trips / r.raw_round_trips)
+    }
+
+    /// The median throughput ratio: what the target is judged on.
+    pub fn throughput_ratio(&self) -> f64 {
+        median(self.throughput_ratios())
+    }
+
+    /// The median ping-pong ratio: what the target is judged on.
     pub fn ping_pong_ratio(&self) -> f64 {
-        self.host_round_trips / self.raw_round_trips
+        median(self.ping_pong_ratios())
+    }
+
+    /// Whether both median ratios meet their targets.
+    pub fn meets_targets(&self) -> bool {
+        self.throughput_ratio() >= THROUGHPUT_TARGET && self.ping_pong_ratio() >= PING_PONG_TARGET
     }
 }
 
@@ -79,28 +131,39 @@ impl fmt::Display for Report {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mib = |b: f64| b / (1024.0 * 1024.0);
         let verdict = |ratio: f64, target: f64| if ratio >= target { "met" } else { "MISSED" };
-        writeln!(f, "{:<28} {:>14} {:>14}", "", "raw tokio", "wasm echo")?;
+        writeln!(
+            f,
+            "{:<28} {:>14} {:>14}   (medians of {} rounds)",
+            "",
+            "raw tokio",
+            "wasm echo",
+            self.rounds.len()
+        )?;
         writeln!(
             f,
             "{:<28} {:>10.1} MiB/s {:>8.1} MiB/s",
             "echo throughput",
-            mib(self.raw_throughput),
-            mib(self.host_throughput)
+            mib(median(self.each(|r| r.raw_throughput))),
+            mib(median(self.each(|r| r.host_throughput)))
         )?;
         writeln!(
             f,
             "{:<28} {:>12.0}/s {:>12.0}/s",
-            "ping-pong round trips (64 B)", self.raw_round_trips, self.host_round_trips
+            "ping-pong round trips (64 B)",
+            median(self.each(|r| r.raw_round_trips)),
+            median(self.each(|r| r.host_round_trips))
         )?;
+        let (lo, hi) = range(&self.throughput_ratios());
         writeln!(
             f,
-            "throughput ratio {:.2} (target >= {THROUGHPUT_TARGET}: {})",
+            "throughput ratio {:.2} (rounds {lo:.2}..{hi:.2}; target >= {THROUGHPUT_TARGET}: {})",
             self.throughput_ratio(),
             verdict(self.throughput_ratio(), THROUGHPUT_TARGET)
         )?;
+        let (lo, hi) = range(&self.ping_pong_ratios());
         writeln!(
             f,
-            "ping-pong ratio  {:.2} (target >= {PING_PONG_TARGET}: {})",
+            "ping-pong ratio  {:.2} (rounds {lo:.2}..{hi:.2}; target >= {PING_PONG_TARGET}: {})",
             self.ping_pong_ratio(),
             verdict(self.ping_pong_ratio(), PING_PONG_TARGET)
         )
@@ -202,19 +265,6 @@ async fn ping_pong(address: SocketAddr, round_trips: usize) -> Result<f64, Strin
     Ok(round_trips as f64 / started.elapsed().as_secs_f64())
 }
 
-async fn best_of(
-    address: SocketAddr,
-    options: &Options,
-    runs: usize,
-) -> Result<(f64, f64), String> {
-    let mut best = (0.0f64, 0.0f64);
-    for _ in 0..runs {
-        best.0 = best.0.max(throughput(address, options.bytes).await?);
-        best.1 = best.1.max(ping_pong(address, options.round_trips).await?);
-    }
-    Ok(best)
-}
-
 /// Runs both servers in this process (on the current tokio runtime) and measures them.
 pub async fn run(options: &Options) -> Result<Report, String> {
     let (raw_address, raw_task) = raw_echo_server(options.chunk).await?;
@@ -240,25 +290,28 @@ pub async fn run(options: &Options) -> Result<Report, String> {
         .parse()
         .map_err(|e| format!("host address: {e}"))?;
 
-    // Alternate the servers so that both see the same machine conditions.
-    let mut raw = (0.0f64, 0.0f64);
-    let mut wasm = (0.0f64, 0.0f64);
-    for _ in 0..RUNS {
-        let r = best_of(raw_address, options, 1).await?;
-        let w = best_of(host_address, options, 1).await?;
-        raw = (raw.0.max(r.0), raw.1.max(r.1));
-        wasm = (wasm.0.max(w.0), wasm.1.max(w.1));
+    // Alternate the servers so that both see the same machine conditions; a warm-up round
+    // (not reported) pages in both paths first.
+    let mut rounds = Vec::with_capacity(options.rounds);
+    for round in 0..=options.rounds.max(1) {
+        let raw_throughput = throughput(raw_address, options.bytes).await?;
+        let host_throughput = throughput(host_address, options.bytes).await?;
+        let raw_round_trips = ping_pong(raw_address, options.round_trips).await?;
+        let host_round_trips = ping_pong(host_address, options.round_trips).await?;
+        if round > 0 {
+            rounds.push(Round {
+                raw_throughput,
+                host_throughput,
+                raw_round_trips,
+                host_round_trips,
+            });
+        }
     }
     host.shutdown().await;
     raw_task.abort();
     // Give the aborted listener a moment to go away before the runtime is reused.
     tokio::time::sleep(Duration::from_millis(10)).await;
-    Ok(Report {
-        raw_throughput: raw.0,
-        host_throughput: wasm.0,
-        raw_round_trips: raw.1,
-        host_round_trips: wasm.1,
-    })
+    Ok(Report { rounds })
 }
 
 /// Measures on a multi-thread runtime (2 workers, as `theater-tcp serve` on 2 cores) and on a

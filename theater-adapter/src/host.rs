@@ -180,6 +180,7 @@ impl Host {
         let mut linker: Linker<ActorCtx> = Linker::new(&engine);
         TcpHost::add_to_linker::<ActorCtx, HasSelf<ActorCtx>>(&mut linker, |ctx| ctx)
             .map_err(|e| HostError::Engine(chain(&e)))?;
+        crate::actor::link_fast_send(&mut linker).map_err(|e| HostError::Engine(chain(&e)))?;
 
         let mut compiled = Vec::with_capacity(actors.len());
         for spec in actors {

@@ -60,6 +60,11 @@ struct BenchArgs {
     /// Ping-pong round trips (64-byte messages) per server.
     #[arg(long, default_value_t = bench::Options::default().round_trips, value_name = "N")]
     round_trips: usize,
+    /// Rounds per tokio runtime; each measures both servers, and the ratios reported are the
+    /// medians over the rounds.
+    #[arg(long, default_value_t = bench::Options::default().rounds as u64, value_name = "N",
+          value_parser = clap::value_parser!(u64).range(1..=1000))]
+    rounds: u64,
 }
 
 fn main() -> ExitCode {
@@ -89,6 +94,7 @@ fn main() -> ExitCode {
             let options = bench::Options {
                 bytes: args.bytes,
                 round_trips: args.round_trips,
+                rounds: usize::try_from(args.rounds).unwrap_or(1),
                 ..bench::Options::default()
             };
             bench::run_all(&options).map(|reports| {

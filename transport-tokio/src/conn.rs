@@ -9,18 +9,19 @@
 //! rustls. `StartTls` waits until every earlier write is on the wire, and nothing is read ahead
 //! in plaintext, so the handshake starts exactly at the next byte of the raw socket.
 
-use crate::driver::Report;
+use crate::buffers;
+use crate::driver::{Report, Reporter};
 use crate::network::{NetStream, Network};
 use crate::tls::{self, TlsContext};
-use bytes::{BufMut, BytesMut};
+use bytes::BufMut;
 use std::collections::VecDeque;
 use std::future::Future;
 use std::io;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use theater_tcp_core::{Command, ConnId, IoEvent, SocketOption, StreamEnd, TlsRole};
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender};
+use tokio::io::{AsyncWrite, ReadBuf};
+use tokio::sync::mpsc::UnboundedReceiver;
 use tokio_rustls::TlsStream;
 use tokio_rustls::rustls::pki_types::ServerName;
 use tokio_util::io::poll_read_buf;
@@ -71,14 +72,14 @@ pub(crate) struct ConnTask<N: Network> {
     link: Link<N::Stream>,
     tls: TlsContext,
     commands: UnboundedReceiver<Command>,
-    reports: UnboundedSender<Report<N>>,
+    reports: Reporter<N>,
     /// Commands that arrived behind a `StartTls`, run once the handshake ends.
     deferred: VecDeque<Command>,
     /// A `StartTls` waiting for the earlier writes to reach the wire.
     tls_waiting: Option<TlsRole>,
-    /// The buffer of the outstanding `Read`, with room for exactly its `max` (not zero-filled:
-    /// the read writes into spare capacity).
-    read: Option<(BytesMut, usize)>,
+    /// The buffer of the outstanding `Read`, with room for at least its `max` (not
+    /// zero-filled: the read writes into spare capacity), and that `max`.
+    read: Option<(Vec<u8>, usize)>,
     writes: VecDeque<Outgoing>,
     /// Bytes written into the stream and not yet reported with `Wrote` (reported after flush).
     unreported: usize,
@@ -92,7 +93,7 @@ impl<N: Network> ConnTask<N> {
         stream: N::Stream,
         tls: TlsContext,
         commands: UnboundedReceiver<Command>,
-        reports: UnboundedSender<Report<N>>,
+        reports: Reporter<N>,
     ) -> Self {
         ConnTask {
             id,
@@ -117,7 +118,7 @@ impl<N: Network> ConnTask<N> {
 
     fn report(&self, event: IoEvent) {
         // The driver only goes away at shutdown, when nobody is left to tell.
-        let _ = self.reports.send(Report::Io(event));
+        self.reports.send(Report::Io(event));
     }
 
     fn behind_tls(&self) -> bool {
@@ -176,7 +177,7 @@ impl<N: Network> ConnTask<N> {
             Command::Read { max, .. } => {
                 if self.closing == Closing::No {
                     let max = max.max(1);
-                    self.read = Some((BytesMut::with_capacity(max), max));
+                    self.read = Some((buffers::take(max), max));
                 }
             }
             Command::CancelRead { .. } => {
@@ -346,8 +347,10 @@ impl<N: Network> ConnTask<N> {
                         Poll::Ready(Ok(n)) => {
                             *offset += n;
                             self.unreported += n;
-                            if *offset == bytes.len() {
-                                self.writes.pop_front();
+                            if *offset == bytes.len()
+                                && let Some(Outgoing::Data { bytes, .. }) = self.writes.pop_front()
+                            {
+                                buffers::give(bytes);
                             }
                             Ok(())
                         }
@@ -414,8 +417,7 @@ impl<N: Network> ConnTask<N> {
             Poll::Ready(Ok(n)) => match self.read.take() {
                 Some((data, _)) if n > 0 => IoEvent::Received {
                     connection: self.id,
-                    // Reuses the allocation: no copy.
-                    data: Vec::from(data),
+                    data,
                 },
                 _ => IoEvent::ReadEnded {
                     connection: self.id,
@@ -441,7 +443,7 @@ impl<N: Network> ConnTask<N> {
         let mut scratch = [0u8; DRAIN_CHUNK];
         loop {
             let mut buf = ReadBuf::new(&mut scratch);
-            match self.link.poll_read(cx, &mut buf) {
+            match self.link.poll_read_raw(cx, &mut buf) {
                 Poll::Pending => return false,
                 Poll::Ready(Ok(())) if !buf.filled().is_empty() => {}
                 Poll::Ready(_) => {
@@ -477,10 +479,18 @@ impl<S: NetStream> Link<S> {
         }
     }
 
-    fn poll_read(&mut self, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+    /// Reads the socket below any TLS layer. Draining discards what it reads, and must run to
+    /// the peer's FIN: a TLS layer reports end of stream at the peer's close_notify, which
+    /// may come before the FIN, and a socket dropped before its FIN arrived answers the FIN
+    /// with RST (as turmoil does, and some stacks).
+    fn poll_read_raw(
+        &mut self,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
         match self {
             Link::Plain(s) => Pin::new(s).poll_read(cx, buf),
-            Link::Tls(t) => Pin::new(&mut **t).poll_read(cx, buf),
+            Link::Tls(t) => Pin::new(t.get_mut().0).poll_read(cx, buf),
             Link::Handshake(_) | Link::Gone => Poll::Ready(Err(Self::not_connected())),
         }
     }

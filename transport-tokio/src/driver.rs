@@ -1,25 +1,37 @@
-//! The driver: one task owns the core [`Handler`], feeds it every input with the time of
-//! tokio's clock (so the same code runs under turmoil's), executes every command it emits, and
-//! hands notices to actors. Per connection an I/O task ([`ConnTask`]) runs the socket; per
-//! listener a task runs `accept`; opens, binds and resolutions run as short tasks. They all
-//! report back through one channel. The driver decides nothing: it only routes.
+//! The driver: the core [`Handler`] behind one lock ([`Shared`]), fed every input with the time
+//! of the driver's runtime clock (so the same code runs under turmoil's), its commands executed
+//! and its notices handed to actors.
+//!
+//! Inputs are handled in the task that produced them: an actor's call or callback result in
+//! the actor's task, a socket's report in the connection's task. The outputs are routed from
+//! there before the lock is released, so a call the core completes at once returns without
+//! any other task running, and a chunk on the echo path costs two task wake-ups (connection to
+//! actor, actor to connection) instead of five. One driver task arms the core's timer and
+//! notices when every handle is gone.
+//!
+//! Per connection an I/O task ([`ConnTask`]) runs the socket; per listener a task runs
+//! `accept`; opens, binds and resolutions run as short tasks. The driver decides nothing: it
+//! only routes.
 
 use crate::conn::ConnTask;
-use crate::handle::{CallbackEvent, ConnectionMemory, DriverHandle, DriverStats, Request};
+use crate::handle::{
+    CallbackEvent, ConnectionMemory, Core, DriverHandle, DriverStats, Request, Route,
+};
 use crate::network::{NetListener, NetStream, Network};
 use crate::tls::{TlsConfigError, TlsContext};
+use std::cell::Cell;
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::io;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 use theater_tcp_core::{
     ActorId, CallId, Command, Config, ConfigError, ConnId, Error, Handler, Input, Instant, IoEvent,
     ListenerId, Notice, Output, Reply,
 };
 use tokio::sync::mpsc::{self, UnboundedReceiver, UnboundedSender, WeakUnboundedSender};
-use tokio::sync::oneshot;
+use tokio::sync::{Notify, oneshot};
 use tokio::task::AbortHandle;
 
 /// Why the driver did not start.
@@ -98,29 +110,49 @@ impl Driver {
         let tls = TlsContext::from_config_with_time(settings.config(), options.tls_time)
             .map_err(StartError::Tls)?;
         let (requests_tx, requests) = mpsc::unbounded_channel();
-        let (reports_tx, reports) = mpsc::unbounded_channel();
-        let task = DriverTask {
-            handler: Handler::new(settings),
-            origin: tokio::time::Instant::now(),
-            network: Arc::new(network),
-            tls,
-            requests,
-            weak_requests: requests_tx.downgrade(),
-            reports_tx,
-            reports,
-            conns: HashMap::new(),
-            opening: HashMap::new(),
-            binding: HashMap::new(),
-            listeners: HashMap::new(),
-            calls: HashMap::new(),
-            actors: HashMap::new(),
-            memory: BTreeMap::new(),
-            observer: options.observer,
-        };
-        tokio::spawn(task.run());
-        Ok(DriverHandle {
-            requests: requests_tx,
-        })
+        let shared = Arc::new_cyclic(|me: &Weak<Shared<N>>| Shared {
+            state: Mutex::new(State {
+                handler: Handler::new(settings),
+                origin: tokio::time::Instant::now(),
+                network: Arc::new(network),
+                tls,
+                me: me.clone(),
+                weak_requests: requests_tx.downgrade(),
+                conns: HashMap::new(),
+                opening: HashMap::new(),
+                binding: HashMap::new(),
+                listeners: HashMap::new(),
+                calls: HashMap::new(),
+                actors: HashMap::new(),
+                memory: BTreeMap::new(),
+                observer: options.observer,
+                armed: None,
+                stopped: false,
+            }),
+            rearm: Notify::new(),
+            runtime: tokio::runtime::Handle::current(),
+        });
+        let route = Route::new(requests_tx, shared.clone());
+        tokio::spawn(run(shared, requests));
+        Ok(DriverHandle { route })
+    }
+}
+
+/// Where an I/O task reports to: the driver's state, while the driver runs.
+pub(crate) struct Reporter<N: Network>(Weak<Shared<N>>);
+
+impl<N: Network> Clone for Reporter<N> {
+    fn clone(&self) -> Self {
+        Reporter(self.0.clone())
+    }
+}
+
+impl<N: Network> Reporter<N> {
+    /// Hands `report` to the core at once; dropped once the driver stopped.
+    pub(crate) fn send(&self, report: Report<N>) {
+        if let Some(shared) = self.0.upgrade() {
+            shared.report(report);
+        }
     }
 }
 
@@ -147,17 +179,115 @@ enum ListenerCommand {
     Cancel,
 }
 
-struct DriverTask<N: Network> {
+thread_local! {
+    /// Set while this thread holds a driver's lock: a request made then (by a drop inside the
+    /// core's bookkeeping) goes through the driver task instead of locking again.
+    static IN_CORE: Cell<bool> = const { Cell::new(false) };
+}
+
+/// The driver's state behind one lock, shared by every task that feeds the core: an actor's
+/// call or callback result, and a connection's I/O report, are handled at once in the task
+/// that produced them (no hop through a driver task), and the outputs are routed from there.
+/// The driver task only arms the core's timer and serves requests made while the lock was
+/// held.
+pub(crate) struct Shared<N: Network> {
+    state: Mutex<State<N>>,
+    /// Wakes the driver task when the core's next deadline moved earlier than it sleeps for.
+    rearm: Notify,
+    /// The runtime the driver started on. Every input is handled inside its context, whatever
+    /// task made it: the core's clock and the tasks it spawns are that runtime's (under
+    /// turmoil every host has its own runtime and clock, and actors may run on another host).
+    runtime: tokio::runtime::Handle,
+}
+
+impl<N: Network> Shared<N> {
+    /// Runs `f` on the state, then routes the outputs it caused; `None` once the driver
+    /// stopped (or a panic in the core left the state unusable).
+    fn with<R>(&self, f: impl FnOnce(&mut State<N>) -> R) -> Option<R> {
+        debug_assert!(!IN_CORE.get(), "the driver's lock is not reentrant");
+        let _context = self.runtime.enter();
+        let mut state = self.state.lock().ok()?;
+        if state.stopped {
+            return None;
+        }
+        IN_CORE.set(true);
+        let result = f(&mut state);
+        state.drain();
+        IN_CORE.set(false);
+        let next = state.handler.poll_timeout();
+        let earlier = match (next, state.armed) {
+            (Some(next), Some(armed)) => next < armed,
+            (Some(_), None) => true,
+            (None, _) => false,
+        };
+        drop(state);
+        if earlier {
+            self.rearm.notify_one();
+        }
+        Some(result)
+    }
+
+    /// A report of an I/O task (ignored once the driver stopped).
+    pub(crate) fn report(&self, report: Report<N>) {
+        let _ = self.with(|state| state.on_report(report));
+    }
+}
+
+impl<N: Network> Core for Shared<N> {
+    fn submit(&self, request: Request) -> Result<(), Request> {
+        if IN_CORE.get() {
+            return Err(request);
+        }
+        let mut request = Some(request);
+        match self.with(|state| {
+            if let Some(request) = request.take() {
+                state.on_request(request);
+            }
+        }) {
+            Some(()) => Ok(()),
+            None => request.map_or(Ok(()), Err),
+        }
+    }
+}
+
+/// The driver task: sleeps until the core's next deadline (re-armed when an input moved it
+/// earlier), serves requests that could not take the lock directly, and stops the driver
+/// once every handle is gone.
+async fn run<N: Network>(shared: Arc<Shared<N>>, mut requests: UnboundedReceiver<Request>) {
+    while let Some(deadline) = shared.with(|state| state.arm()) {
+        // `biased`: a fixed branch order, so a simulation replays the same input order
+        // (an unbiased select draws from tokio's unseeded per-thread RNG).
+        tokio::select! {
+            biased;
+            request = requests.recv() => match request {
+                Some(request) => {
+                    if shared.with(|state| state.on_request(request)).is_none() {
+                        break;
+                    }
+                }
+                None => break,
+            },
+            () = shared.rearm.notified() => {}
+            () = sleep_until(deadline) => {
+                let _ = shared.with(|state| state.timeout());
+            }
+        }
+    }
+    if let Ok(mut state) = shared.state.lock() {
+        state.stop();
+    }
+}
+
+struct State<N: Network> {
     handler: Handler,
     /// The core's time zero.
     origin: tokio::time::Instant,
     network: Arc<N>,
     tls: TlsContext,
-    requests: UnboundedReceiver<Request>,
+    /// For the I/O tasks this state spawns: weak, so that they do not keep the driver alive.
+    me: Weak<Shared<N>>,
     /// For callback events: weak, so that the driver alone does not keep itself running.
     weak_requests: WeakUnboundedSender<Request>,
-    reports_tx: UnboundedSender<Report<N>>,
-    reports: UnboundedReceiver<Report<N>>,
     conns: HashMap<ConnId, UnboundedSender<Command>>,
     /// Connects in flight.
     opening: HashMap<ConnId, AbortHandle>,
@@ -168,6 +298,10 @@ struct DriverTask<N: Network> {
     actors: HashMap<ActorId, UnboundedSender<CallbackEvent>>,
     memory: BTreeMap<ConnId, ConnectionMemory>,
     observer: Option<Observer>,
+    /// The core deadline the driver task sleeps until.
+    armed: Option<Instant>,
+    /// Every handle is gone: inputs are ignored.
+    stopped: bool,
 }
 
 async fn sleep_until(deadline: Option<tokio::time::Instant>) {
@@ -177,7 +311,7 @@ async fn sleep_until(deadline: Option<tokio::time::Instant>) {
     }
 }
 
-impl<N: Network> DriverTask<N> {
+impl<N: Network> State<N> {
     fn now(&self) -> Instant {
         Instant::from_duration(tokio::time::Instant::now().saturating_duration_since(self.origin))
     }
@@ -188,6 +322,36 @@ impl<N: Network> DriverTask<N> {
         self.origin
             .checked_add(at.since_origin())
             .map_or(far, |d| d.min(far))
+    }
+
+    fn reporter(&self) -> Reporter<N> {
+        Reporter(self.me.clone())
+    }
+
+    /// The core's next deadline, which the driver task now sleeps until.
+    fn arm(&mut self) -> Option<tokio::time::Instant> {
+        self.armed = self.handler.poll_timeout();
+        self.armed.map(|at| self.deadline(at))
+    }
+
+    fn timeout(&mut self) {
+        let now = self.now();
+        self.observe(now, || Input::Timeout);
+        self.handler.handle_timeout(now);
+    }
+
+    /// Every handle is gone: ends every I/O task (their channels close) and fails what waits.
+    fn stop(&mut self) {
+        self.stopped = true;
+        for task in self.opening.values().chain(self.binding.values()) {
+            task.abort();
+        }
+        self.opening.clear();
+        self.binding.clear();
+        self.conns.clear();
+        self.listeners.clear();
+        self.calls.clear();
+        self.actors.clear();
     }
 
     /// Shows an input to the observer, built only when there is one.
@@ -203,31 +367,6 @@ impl<N: Network> DriverTask<N> {
             if let Some(observer) = self.observer.as_mut() {
                 observer(Observed::Output(now, &output()));
             }
-        }
-    }
-
-    async fn run(mut self) {
-        loop {
-            let deadline = self.handler.poll_timeout().map(|t| self.deadline(t));
-            // `biased`: a fixed branch order, so a simulation replays the same input order
-            // (an unbiased select draws from tokio's unseeded per-thread RNG).
-            tokio::select! {
-                biased;
-                Some(report) = self.reports.recv() => self.on_report(report),
-                request = self.requests.recv() => match request {
-                    Some(request) => self.on_request(request),
-                    None => break,
-                },
-                () = sleep_until(deadline) => {
-                    let now = self.now();
-                    self.observe(now, || Input::Timeout);
-                    self.handler.handle_timeout(now);
-                }
-            }
-            self.drain();
-        }
-        for task in self.opening.values().chain(self.binding.values()) {
-            task.abort();
         }
     }
 
@@ -344,12 +483,7 @@ impl<N: Network> DriverTask<N> {
                     Ok((socket, local)) => {
                         let (tx, rx) = mpsc::unbounded_channel();
                         self.listeners.insert(listener, tx);
-                        tokio::spawn(run_listener::<N>(
-                            listener,
-                            socket,
-                            rx,
-                            self.reports_tx.clone(),
-                        ));
+                        tokio::spawn(run_listener::<N>(listener, socket, rx, self.reporter()));
                         self.io(IoEvent::Bound { listener, local });
                     }
                     Err(e) => self.io(IoEvent::BindFailed {
@@ -390,13 +524,7 @@ impl<N: Network> DriverTask<N> {
 
     fn open_connection(&mut self, connection: ConnId, stream: N::Stream) {
         let (tx, rx) = mpsc::unbounded_channel();
-        let task = ConnTask::<N>::new(
-            connection,
-            stream,
-            self.tls.clone(),
-            rx,
-            self.reports_tx.clone(),
-        );
+        let task = ConnTask::<N>::new(connection, stream, self.tls.clone(), rx, self.reporter());
         tokio::spawn(task.run());
         // A stale task for the same id (a connect retried after a late result) ends here.
         if let Some(old) = self.conns.insert(connection, tx) {
@@ -429,7 +557,11 @@ impl<N: Network> DriverTask<N> {
                 id,
                 callback,
             } => {
-                let event = CallbackEvent::new(id, callback, self.weak_requests.upgrade());
+                let route = self.weak_requests.upgrade().and_then(|requests| {
+                    let core: Arc<dyn Core> = self.me.upgrade()?;
+                    Some(Route::new(requests, core))
+                });
+                let event = CallbackEvent::new(id, callback, route);
                 // An actor that is gone drops the event, which reports the callback failed.
                 if let Some(actor) = self.actors.get(&actor) {
                     let _ = actor.send(event);
@@ -455,21 +587,21 @@ impl<N: Network> DriverTask<N> {
         match command {
             Command::Resolve { id, host, port } => {
                 let network = self.network.clone();
-                let reports = self.reports_tx.clone();
+                let reports = self.reporter();
                 tokio::spawn(async move {
                     let result = network
                         .resolve(&host, port)
                         .await
                         .map_err(|e| e.to_string());
-                    let _ = reports.send(Report::Io(IoEvent::Resolved { id, result }));
+                    reports.send(Report::Io(IoEvent::Resolved { id, result }));
                 });
             }
             Command::Bind { listener, addr } => {
                 let network = self.network.clone();
-                let reports = self.reports_tx.clone();
+                let reports = self.reporter();
                 let task = tokio::spawn(async move {
                     let result = network.listen(addr).await;
-                    let _ = reports.send(Report::Bound { listener, result });
+                    reports.send(Report::Bound { listener, result });
                 });
                 self.binding.insert(listener, task.abort_handle());
             }
@@ -489,10 +621,10 @@ impl<N: Network> DriverTask<N> {
             }
             Command::Connect { connection, addr } => {
                 let network = self.network.clone();
-                let reports = self.reports_tx.clone();
+                let reports = self.reporter();
                 let task = tokio::spawn(async move {
                     let result = network.connect(addr).await;
-                    let _ = reports.send(Report::Connected { connection, result });
+                    reports.send(Report::Connected { connection, result });
                 });
                 if let Some(old) = self.opening.insert(connection, task.abort_handle()) {
                     old.abort();
@@ -526,7 +658,7 @@ async fn run_listener<N: Network>(
     listener: ListenerId,
     socket: N::Listener,
     mut commands: UnboundedReceiver<ListenerCommand>,
-    reports: UnboundedSender<Report<N>>,
+    reports: Reporter<N>,
 ) {
     let mut pending: Option<ConnId> = None;
     loop {
@@ -538,13 +670,13 @@ async fn run_listener<N: Network>(
                 Some(ListenerCommand::Accept(connection)) => pending = Some(connection),
                 Some(ListenerCommand::Cancel) => {
                     if pending.take().is_some() {
-                        let _ = reports.send(Report::Io(IoEvent::AcceptCancelled { listener }));
+                        reports.send(Report::Io(IoEvent::AcceptCancelled { listener }));
                     }
                 }
             },
             result = socket.accept(), if pending.is_some() => {
                 if let Some(connection) = pending.take() {
-                    let _ = reports.send(Report::Accepted { listener, connection, result });
+                    reports.send(Report::Accepted { listener, connection, result });
                 }
             }
         }

@@ -5,7 +5,9 @@
 //! scripted actors run over real sockets, in simulation, and behind the wasmtime adapter.
 
 use std::collections::BTreeMap;
+use std::fmt;
 use std::ops::Deref;
+use std::sync::Arc;
 use theater_tcp_core::{
     ActorId, Call, Callback, CallbackId, Census, ConnId, ConnectionStats, Error, Exports, Reply,
     TlsInfo,
@@ -13,7 +15,7 @@ use theater_tcp_core::{
 use tokio::sync::mpsc::{self, UnboundedReceiver, UnboundedSender};
 use tokio::sync::oneshot;
 
-/// What handles ask of the driver task.
+/// What handles ask of the driver.
 pub(crate) enum Request {
     Call {
         actor: ActorId,
@@ -35,6 +37,48 @@ pub(crate) enum Request {
     Stats {
         reply: oneshot::Sender<DriverStats>,
     },
+}
+
+/// The driver's state as the handles see it: a request is handled at once, in the caller's
+/// task, under the driver's lock.
+pub(crate) trait Core: Send + Sync {
+    /// Handles `request` now; gives it back when it cannot be handled here (the driver
+    /// stopped, or this thread already holds the lock).
+    fn submit(&self, request: Request) -> Result<(), Request>;
+}
+
+/// How a handle reaches the driver: directly through its [`Core`], or through the driver
+/// task's channel when the lock is already held by this thread. The channel also keeps the
+/// driver running: it stops when every sender is gone.
+#[derive(Clone)]
+pub(crate) struct Route {
+    requests: UnboundedSender<Request>,
+    core: Arc<dyn Core>,
+}
+
+impl fmt::Debug for Route {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Route")
+            .field("stopped", &self.requests.is_closed())
+            .finish()
+    }
+}
+
+impl Route {
+    pub(crate) fn new(requests: UnboundedSender<Request>, core: Arc<dyn Core>) -> Self {
+        Route { requests, core }
+    }
+
+    /// Hands `request` to the driver; `false` once the driver stopped.
+    fn submit(&self, request: Request) -> bool {
+        if self.requests.is_closed() {
+            return false;
+        }
+        match self.core.submit(request) {
+            Ok(()) => true,
+            Err(request) => self.requests.send(request).is_ok(),
+        }
+    }
 }
 
 /// The host's memory for one connection's input, as the driver accounts it.
@@ -60,7 +104,7 @@ pub struct DriverStats {
 /// A cloneable handle to a running driver.
 #[derive(Debug, Clone)]
 pub struct DriverHandle {
-    pub(crate) requests: UnboundedSender<Request>,
+    pub(crate) route: Route,
 }
 
 impl DriverHandle {
@@ -69,7 +113,7 @@ impl DriverHandle {
     pub fn actor(&self, id: impl Into<ActorId>, exports: Exports) -> ActorHandle {
         let actor = id.into();
         let (callbacks_tx, callbacks) = mpsc::unbounded_channel();
-        let _ = self.requests.send(Request::ActorStarted {
+        self.route.submit(Request::ActorStarted {
             actor: actor.clone(),
             exports,
             callbacks: callbacks_tx,
@@ -77,7 +121,7 @@ impl DriverHandle {
         ActorHandle {
             caller: Caller {
                 actor,
-                requests: self.requests.clone(),
+                route: self.route.clone(),
             },
             callbacks,
         }
@@ -86,7 +130,7 @@ impl DriverHandle {
     /// The driver's counts and per-connection memory, now. Empty once the driver stopped.
     pub async fn stats(&self) -> DriverStats {
         let (reply, answer) = oneshot::channel();
-        if self.requests.send(Request::Stats { reply }).is_err() {
+        if !self.route.submit(Request::Stats { reply }) {
             return DriverStats::default();
         }
         answer.await.unwrap_or_default()
@@ -128,7 +172,7 @@ impl Deref for ActorHandle {
 
 impl Drop for ActorHandle {
     fn drop(&mut self) {
-        let _ = self.caller.requests.send(Request::ActorStopped {
+        self.caller.route.submit(Request::ActorStopped {
             actor: self.caller.actor.clone(),
         });
     }
@@ -139,7 +183,7 @@ impl Drop for ActorHandle {
 #[derive(Debug, Clone)]
 pub struct Caller {
     actor: ActorId,
-    requests: UnboundedSender<Request>,
+    route: Route,
 }
 
 fn unexpected(reply: Reply) -> Error {
@@ -152,17 +196,19 @@ impl Caller {
         &self.actor
     }
 
-    /// Makes a call and waits for its result.
+    /// Makes a call and waits for its result. The core handles the call in this task; a call
+    /// it completes at once (most do) returns without waiting for any other task.
     pub async fn call(&self, call: Call) -> Result<Reply, Error> {
         let (reply, answer) = oneshot::channel();
         let stopped = || Error::Io("the TCP driver has stopped".into());
-        self.requests
-            .send(Request::Call {
-                actor: self.actor.clone(),
-                call,
-                reply,
-            })
-            .map_err(|_| stopped())?;
+        let submitted = self.route.submit(Request::Call {
+            actor: self.actor.clone(),
+            call,
+            reply,
+        });
+        if !submitted {
+            return Err(stopped());
+        }
         answer.await.map_err(|_| stopped())?
     }
 
@@ -376,15 +422,11 @@ pub struct CallbackEvent {
     /// What to run.
     pub callback: Callback,
     id: CallbackId,
-    done: Option<UnboundedSender<Request>>,
+    done: Option<Route>,
 }
 
 impl CallbackEvent {
-    pub(crate) fn new(
-        id: CallbackId,
-        callback: Callback,
-        done: Option<UnboundedSender<Request>>,
-    ) -> Self {
+    pub(crate) fn new(id: CallbackId, callback: Callback, done: Option<Route>) -> Self {
         CallbackEvent { callback, id, done }
     }
 
@@ -396,7 +438,7 @@ impl CallbackEvent {
     /// Reports the callback's outcome (an `Err` is a failed or trapped callback).
     pub fn finish(mut self, result: Result<(), String>) {
         if let Some(done) = self.done.take() {
-            let _ = done.send(Request::CallbackDone {
+            done.submit(Request::CallbackDone {
                 id: self.id,
                 result,
             });
@@ -417,7 +459,7 @@ impl CallbackEvent {
 impl Drop for CallbackEvent {
     fn drop(&mut self) {
         if let Some(done) = self.done.take() {
-            let _ = done.send(Request::CallbackDone {
+            done.submit(Request::CallbackDone {
                 id: self.id,
                 result: Err("callback dropped without a result".into()),
             });

@@ -2,11 +2,12 @@
 //! [`Network`] — real sockets through [`TokioNetwork`], or turmoil's in the simulation crate —
 //! with TLS through tokio-rustls.
 //!
-//! - [`Driver::start`] validates the config, loads TLS (failing closed) and spawns the one task
-//!   that owns the core.
+//! - [`Driver::start`] validates the config, loads TLS (failing closed) and puts the core
+//!   behind the lock every task feeds it through (see the `driver` module).
 //! - [`DriverHandle::actor`] starts an actor; its [`ActorHandle`] makes calls (awaiting their
 //!   results) and yields its callbacks as [`CallbackEvent`]s to answer.
 //! - [`DriverHandle::stats`] reports the driver's own accounting of per-connection memory.
+//! - [`buffers`] recycles the large buffers of the data path across tasks.
 //!
 //! The transport holds no policy: every decision is the core's; this crate executes commands
 //! and reports what sockets did.
@@ -14,6 +15,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod buffers;
 mod conn;
 mod driver;
 mod handle;

@@ -1,0 +1,134 @@
+//! How inputs reach the core: a call is handled in the caller's own task (a call the core
+//! completes at once returns on its first poll), and a deadline set from any task wakes the
+//! driver's timer even when it is earlier than the one the timer sleeps for.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::pin;
+use std::task::{Context, Poll, Waker};
+use std::time::Duration;
+use theater_tcp_core::{Call, Config, Error, Exports};
+use theater_tcp_tokio::{ActorHandle, Driver, DriverHandle, TokioNetwork};
+use tokio::net::TcpStream;
+use tokio::time::timeout;
+
+/// Hang guard for a step that must happen; never a timing assertion.
+const GUARD: Duration = Duration::from_secs(60);
+
+async fn guard<T>(what: &str, f: impl Future<Output = T>) -> T {
+    match timeout(GUARD, f).await {
+        Ok(v) => v,
+        Err(_) => panic!("hang guard: {what} did not happen within {GUARD:?}"),
+    }
+}
+
+fn start(config: Config) -> DriverHandle {
+    match Driver::start(config, TokioNetwork) {
+        Ok(d) => d,
+        Err(e) => panic!("driver did not start: {e}"),
+    }
+}
+
+fn ok<T, E: std::fmt::Display>(what: &str, r: Result<T, E>) -> T {
+    match r {
+        Ok(v) => v,
+        Err(e) => panic!("{what}: {e}"),
+    }
+}
+
+/// Polls `f` once, with a waker that does nothing: `Some` when it finished without waiting.
+fn poll_once<F: Future>(f: F) -> Option<F::Output> {
+    let mut f = pin!(f);
+    match f.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
+        Poll::Ready(v) => Some(v),
+        Poll::Pending => None,
+    }
+}
+
+/// A listener, a peer connected to it, and the accepted, activated (passive) connection.
+async fn accepted(actor: &ActorHandle) -> (String, String, TcpStream) {
+    let listener = ok("listen", actor.listen("127.0.0.1:0").await);
+    let local = ok("local-address", actor.local_address(&listener).await);
+    let addr: SocketAddr = ok("address", local.parse());
+    let peer = ok("peer connect", TcpStream::connect(addr).await);
+    let conn = ok("accept", guard("accept", actor.accept(&listener)).await);
+    ok("activate", actor.activate(&conn).await);
+    (listener, conn, peer)
+}
+
+// A current-thread runtime: no other task can run while the test polls once.
+#[tokio::test(flavor = "current_thread")]
+async fn calls_the_core_completes_at_once_return_on_their_first_poll() {
+    let driver = start(Config::default());
+    let exports = Exports {
+        on_data: true,
+        ..Exports::default()
+    };
+    let actor = driver.actor("a", exports);
+    let (listener, conn, _peer) = accepted(&actor).await;
+
+    let address = poll_once(actor.local_address(&listener)).expect("local-address waited");
+    assert!(ok("local-address", address).starts_with("127.0.0.1:"));
+    let sent = poll_once(actor.send(&conn, b"hello".to_vec())).expect("send with room waited");
+    assert_eq!(ok("send", sent), 5);
+    let mode = poll_once(actor.set_active(&conn, "once")).expect("set-active waited");
+    ok("set-active", mode);
+    let stats = poll_once(actor.connection_stats(&conn)).expect("connection-stats waited");
+    assert_eq!(ok("connection-stats", stats).mode, "once");
+    // A bad call fails at once too, and changes nothing.
+    let bad = poll_once(actor.send("conn-999", b"x".to_vec())).expect("a bad send waited");
+    assert!(matches!(bad, Err(Error::ConnectionNotFound(_))), "{bad:?}");
+    // A call that needs the network waits for it.
+    let pending = poll_once(actor.connect("127.0.0.1:9"));
+    assert!(pending.is_none(), "connect finished without the network");
+}
+
+#[tokio::test]
+async fn a_deadline_set_from_an_actor_task_wakes_the_driver_timer() {
+    let driver = start(Config::default());
+    let actor = driver.actor("a", Exports::default());
+    let (_listener, conn, _peer) = accepted(&actor).await;
+    // No timer is armed before this call; the peer never writes.
+    let result = guard(
+        "receive-timeout",
+        actor.call(Call::ReceiveTimeout {
+            connection: conn,
+            max: 10,
+            ms: 50,
+        }),
+    )
+    .await;
+    assert!(matches!(result, Err(Error::ReceiveTimedOut)), "{result:?}");
+}
+
+#[tokio::test]
+async fn an_earlier_deadline_preempts_the_one_the_timer_sleeps_for() {
+    let driver = start(Config::default());
+    let slow = driver.actor("slow", Exports::default());
+    let fast = driver.actor("fast", Exports::default());
+    let (_l1, slow_conn, _p1) = accepted(&slow).await;
+    let (_l2, fast_conn, _p2) = accepted(&fast).await;
+    // The timer first sleeps for an hour away...
+    let waiting = tokio::spawn(async move {
+        slow.call(Call::ReceiveTimeout {
+            connection: slow_conn,
+            max: 10,
+            ms: 3_600_000,
+        })
+        .await
+    });
+    tokio::task::yield_now().await;
+    // ...then a 50 ms deadline must fire long before the guard.
+    let result = guard(
+        "the earlier receive-timeout",
+        fast.call(Call::ReceiveTimeout {
+            connection: fast_conn,
+            max: 10,
+            ms: 50,
+        }),
+    )
+    .await;
+    assert!(matches!(result, Err(Error::ReceiveTimedOut)), "{result:?}");
+    assert!(!waiting.is_finished(), "the hour-long receive ended early");
+    waiting.abort();
+}
