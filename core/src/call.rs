@@ -37,6 +37,7 @@ pub enum Call {
     },
     Send {
         connection: String,
+        #[serde(with = "crate::bytes")]
         data: Vec<u8>,
     },
     Receive {
@@ -103,7 +104,7 @@ pub enum Reply {
     /// Bytes accepted by `send`.
     Sent(u64),
     /// Bytes from `receive`; empty means end of stream.
-    Data(Vec<u8>),
+    Data(#[serde(with = "crate::bytes")] Vec<u8>),
     /// `tls-info`.
     TlsInfo(TlsInfo),
     /// `connection-stats`.
@@ -168,11 +169,24 @@ impl Exports {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[allow(missing_docs)] // the WIT parameters
 pub enum Callback {
-    HandleConnection { connection: String },
-    HandleConnectionTransfer { connection: String },
-    OnData { connection: String, data: Vec<u8> },
-    OnClose { connection: String, reason: String },
-    OnPassive { connection: String },
+    HandleConnection {
+        connection: String,
+    },
+    HandleConnectionTransfer {
+        connection: String,
+    },
+    OnData {
+        connection: String,
+        #[serde(with = "crate::bytes")]
+        data: Vec<u8>,
+    },
+    OnClose {
+        connection: String,
+        reason: String,
+    },
+    OnPassive {
+        connection: String,
+    },
 }
 
 /// Output for actors, drained with `poll_notice`.

@@ -104,6 +104,7 @@ pub enum Command {
         /// The connection.
         connection: ConnId,
         /// The bytes, in order after every earlier `Write`.
+        #[serde(with = "crate::bytes")]
         data: Vec<u8>,
     },
     /// After every queued write: TLS close_notify (if TLS), then FIN. Reading goes on.
@@ -214,6 +215,7 @@ pub enum IoEvent {
     /// Bytes read (never empty: end of stream is `ReadEnded`).
     Received {
         connection: ConnId,
+        #[serde(with = "crate::bytes")]
         data: Vec<u8>,
     },
     ReadEnded {

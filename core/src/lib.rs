@@ -14,6 +14,7 @@
 
 mod address;
 mod buffer;
+mod bytes;
 mod call;
 mod config;
 mod error;

@@ -1,0 +1,74 @@
+//! Serde for byte buffers (`#[serde(with = "crate::bytes")]`): serialized as bytes, in one
+//! call, so that a binary encoder (the simulation's trace hash) takes them a word at a time
+//! instead of one element per byte; deserialized from bytes or from a sequence of numbers,
+//! which is how JSON writes bytes (so the JSON form of traces is unchanged).
+
+use serde::de::{SeqAccess, Visitor};
+use serde::{Deserializer, Serializer};
+use std::fmt;
+
+pub(crate) fn serialize<S: Serializer>(bytes: &[u8], serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.serialize_bytes(bytes)
+}
+
+pub(crate) fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<u8>, D::Error> {
+    deserializer.deserialize_byte_buf(BytesVisitor)
+}
+
+struct BytesVisitor;
+
+impl<'de> Visitor<'de> for BytesVisitor {
+    type Value = Vec<u8>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("bytes, or a sequence of numbers 0-255")
+    }
+
+    fn visit_bytes<E>(self, v: &[u8]) -> Result<Vec<u8>, E> {
+        Ok(v.to_vec())
+    }
+
+    fn visit_byte_buf<E>(self, v: Vec<u8>) -> Result<Vec<u8>, E> {
+        Ok(v)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<u8>, A::Error> {
+        // A size hint is the input's claim: trust it only so far.
+        let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(64 * 1024));
+        while let Some(byte) = seq.next_element::<u8>()? {
+            out.push(byte);
+        }
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::{Call, IoEvent, Reply};
+
+    #[test]
+    fn json_keeps_bytes_as_an_array_of_numbers_and_reads_them_back() {
+        let call = Call::Send {
+            connection: "conn-1".into(),
+            data: vec![0, 1, 255],
+        };
+        let json = serde_json::to_string(&call).expect("serialize");
+        assert!(json.contains("[0,1,255]"), "{json}");
+        assert_eq!(
+            serde_json::from_str::<Call>(&json).expect("read back"),
+            call
+        );
+        let reply = Reply::Data(b"hi".to_vec());
+        let json = serde_json::to_string(&reply).expect("serialize");
+        assert_eq!(
+            serde_json::from_str::<Reply>(&json).expect("read back"),
+            reply
+        );
+    }
+
+    #[test]
+    fn a_number_out_of_byte_range_is_an_error() {
+        let json = r#"{"Received":{"connection":1,"data":[1,256]}}"#;
+        assert!(serde_json::from_str::<IoEvent>(json).is_err());
+    }
+}
