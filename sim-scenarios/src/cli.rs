@@ -98,8 +98,8 @@ options:
 
 output: one line per (scenario, seed) with its verdict and trace hash, a summary table
 (scenario, seeds, passed, failed, nondeterministic) with coverage (core probes reached, fault
-kinds fired or armed), and for each failure its minimal fault plan and a command that
-reproduces it.
+kinds fired with how often, latency as armed since it cannot be counted), and for each
+failure its minimal fault plan and a command that reproduces it.
 
 exit status: 0 every seed passed, 1 a seed failed or its two runs differed, 2 bad arguments.
 

@@ -6,11 +6,18 @@
 //! emits exactly the recorded outputs, in order: the core is a pure function of its inputs,
 //! and nothing reached it that the trace does not show. Its probe counts are then the run's.
 //!
-//! Fault kinds are reported in two groups: **fired**, whose effect the driver's trace shows
-//! (a reset read by the driver, a refused connect, a connect timeout) or whose timed event was
-//! applied before the run ended; and **armed**, switched on by the plan but per-operation and
-//! invisible in the core's trace (splits, merges, short writes, stalls, latency, accept delays,
-//! FIN cuts, and anything on the peer's side of a stream).
+//! Fault kinds are reported as **fired**, with how often, from three sources:
+//! - the fault layer's counters ([`theater_tcp_sim::FaultCounters`]), both hosts added up:
+//!   `split-read`, `merge-reads`, `short-write`, `stall`, `cut-fin`, `cut-rst`, `accept-delay`,
+//!   `connect-refuse`, `connect-hang`, each counted where it takes effect (per host in
+//!   [`Coverage::by_host`]);
+//! - the driver's trace: `reset` (a reset read or write), `connect-refused` (a refused connect,
+//!   by the plan or because nothing listened), `connect-timeout`, `driver-restarted`;
+//! - timed events applied before the run ended: `partition`, `hold`, `crash`, ... (see
+//!   [`event_name`]).
+//!
+//! Only `latency` cannot be counted (turmoil applies it to every message, out of the fault
+//! layer's sight): it is reported as **armed** when the plan sets it.
 
 use crate::report::compact;
 use serde::Serialize;
@@ -18,17 +25,20 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::time::Duration;
 use theater_tcp_core::{Config, Error, Handler, Input, IoEvent, Notice, Output, StreamEnd};
 use theater_tcp_sim::plan::NetEvent;
-use theater_tcp_sim::{FaultPlan, TraceEvent, TraceRecord};
+use theater_tcp_sim::{FaultCounts, FaultPlan, Outcome, TraceEvent, TraceRecord};
 
 /// What one run reached.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Coverage {
     /// Core probes taken, with how often, from [`replay`] (empty when the replay failed).
     pub probes: BTreeMap<String, u64>,
-    /// Fault kinds whose effect the trace shows or whose timed event was applied.
-    pub fired: BTreeSet<String>,
-    /// Fault kinds the plan switched on whose effect the core's trace cannot show.
+    /// Fault kinds that fired, with how often (see the [module docs](self)).
+    pub fired: BTreeMap<String, u64>,
+    /// Fault kinds the plan switched on that cannot be counted: only `latency`.
     pub armed: BTreeSet<String>,
+    /// The fault layer's counts per host (`server`: the driver's network, `client`: the
+    /// peers').
+    pub by_host: BTreeMap<String, FaultCounts>,
 }
 
 /// Replays the recorded inputs through fresh cores built from `config`; returns the probe
@@ -100,15 +110,17 @@ pub fn replay(config: &Config, records: &[TraceRecord]) -> Result<BTreeMap<Strin
     Ok(probes)
 }
 
-/// The fault kinds of `plan` that fired in a run (see the [module docs](self)), and those
-/// armed but not observable.
-pub fn faults(
-    plan: &FaultPlan,
-    records: &[TraceRecord],
-    sim_elapsed: Duration,
-) -> (BTreeSet<String>, BTreeSet<String>) {
-    let mut fired = BTreeSet::new();
-    for record in records {
+/// What a run under `plan` reached of its faults: the kinds that fired with how often, and
+/// those armed but not countable (see the [module docs](self)).
+pub fn faults(plan: &FaultPlan, outcome: &Outcome) -> (BTreeMap<String, u64>, BTreeSet<String>) {
+    let mut fired: BTreeMap<String, u64> = BTreeMap::new();
+    let mut fire = |name: &str, n: u64| *fired.entry(name.to_owned()).or_default() += n;
+    for counts in [&outcome.server_faults, &outcome.peer_faults] {
+        for (kind, n) in counts.iter() {
+            fire(kind.name(), n);
+        }
+    }
+    for record in &outcome.records {
         let kind = match &record.event {
             TraceEvent::Input(Input::Io(
                 IoEvent::ReadEnded {
@@ -132,36 +144,27 @@ pub fn faults(
             TraceEvent::DriverStarted { generation } if *generation > 0 => "driver-restarted",
             _ => continue,
         };
-        fired.insert(kind.to_owned());
+        fire(kind, 1);
     }
     for event in &plan.events {
         // The harness applies an event before the first step at or after its time.
-        if Duration::from_millis(event.at_ms) < sim_elapsed {
-            fired.insert(event_name(event.event).to_owned());
+        if Duration::from_millis(event.at_ms) < outcome.sim_elapsed {
+            fire(event_name(event.event), 1);
         }
     }
     let mut armed = BTreeSet::new();
-    let s = &plan.streams;
-    let switches = [
-        (s.split_read > 0.0, "split-read"),
-        (s.merge_reads > 0.0, "merge-reads"),
-        (s.short_write > 0.0, "short-write"),
-        (s.stall > 0.0 && s.max_stall_ms > 0, "stall"),
-        (plan.cuts.is_some(), "cut"),
-        (
-            plan.accepts.delay > 0.0 && plan.accepts.max_delay_ms > 0,
-            "accept-delay",
-        ),
-        (plan.latency_ms.is_some(), "latency"),
-        (plan.connects.refuse > 0.0, "connect-refuse"),
-        (plan.connects.hang > 0.0, "connect-hang"),
-    ];
-    for (on, name) in switches {
-        if on {
-            armed.insert(name.to_owned());
-        }
+    if plan.latency_ms.is_some() {
+        armed.insert("latency".to_owned());
     }
     (fired, armed)
+}
+
+/// The fault layer's counts of a run per host, as [`Coverage::by_host`] reports them.
+pub fn by_host(outcome: &Outcome) -> BTreeMap<String, FaultCounts> {
+    BTreeMap::from([
+        ("server".to_owned(), outcome.server_faults.clone()),
+        ("client".to_owned(), outcome.peer_faults.clone()),
+    ])
 }
 
 /// The name a timed event is reported under.
@@ -252,23 +255,75 @@ mod tests {
         assert!(replay(&Config::default(), &hidden).is_err());
     }
 
+    fn outcome(records: Vec<TraceRecord>, sim_elapsed: Duration) -> Outcome {
+        Outcome {
+            seed: 0,
+            result: Ok(()),
+            trace_hash: 0,
+            trace_len: records.len() as u64,
+            sim_elapsed,
+            records,
+            server_faults: FaultCounts::default(),
+            peer_faults: FaultCounts::default(),
+        }
+    }
+
     #[test]
-    fn applied_events_fire_and_per_operation_faults_are_armed() {
+    fn applied_events_fire_once_each_and_only_latency_is_armed() {
         let mut plan = FaultPlan::lossless_from_seed(3);
         plan.streams.split_read = 0.5;
-        plan.events = vec![
-            theater_tcp_sim::plan::TimedEvent {
-                at_ms: 10,
-                event: NetEvent::Hold,
-            },
-            theater_tcp_sim::plan::TimedEvent {
-                at_ms: 5_000,
-                event: NetEvent::Release,
-            },
-        ];
-        let (fired, armed) = faults(&plan, &[], Duration::from_secs(1));
-        assert!(fired.contains("hold"));
-        assert!(!fired.contains("release"));
-        assert!(armed.contains("split-read"));
+        plan.latency_ms = Some((1, 5));
+        plan.events = [
+            (10, NetEvent::Hold),
+            (20, NetEvent::Hold),
+            (5_000, NetEvent::Release),
+        ]
+        .map(|(at_ms, event)| theater_tcp_sim::plan::TimedEvent { at_ms, event })
+        .to_vec();
+        let (fired, armed) = faults(&plan, &outcome(Vec::new(), Duration::from_secs(1)));
+        assert_eq!(fired.get("hold"), Some(&2));
+        assert!(!fired.contains_key("release"));
+        // Switched on but never counted: not fired, and not armed either.
+        assert!(!fired.contains_key("split-read"));
+        assert_eq!(armed, BTreeSet::from(["latency".to_owned()]));
+    }
+
+    #[test]
+    fn counted_faults_of_both_hosts_and_trace_events_add_up() {
+        use theater_tcp_sim::{FaultCounters, FaultKind};
+        let server = FaultCounters::new();
+        let client = FaultCounters::new();
+        for _ in 0..3 {
+            server.add(FaultKind::SplitRead);
+        }
+        client.add(FaultKind::SplitRead);
+        client.add(FaultKind::CutRst);
+        server.add(FaultKind::ConnectRefuse);
+        let reset = TraceEvent::Input(Input::Io(IoEvent::ReadEnded {
+            connection: theater_tcp_core::ConnId(1),
+            end: StreamEnd::Reset,
+        }));
+        let mut run = outcome(
+            vec![record(0, reset.clone()), record(1, reset)],
+            Duration::from_secs(1),
+        );
+        run.server_faults = server.snapshot();
+        run.peer_faults = client.snapshot();
+        let (fired, armed) = faults(&FaultPlan::none(), &run);
+        let expected: BTreeMap<String, u64> = [
+            ("split-read", 4),
+            ("cut-rst", 1),
+            ("connect-refuse", 1),
+            ("reset", 2),
+        ]
+        .into_iter()
+        .map(|(k, n)| (k.to_owned(), n))
+        .collect();
+        assert_eq!(fired, expected);
+        assert!(armed.is_empty());
+        let hosts = by_host(&run);
+        assert_eq!(hosts["server"].get(FaultKind::SplitRead), 3);
+        assert_eq!(hosts["client"].get(FaultKind::SplitRead), 1);
+        assert_eq!(hosts["client"].get(FaultKind::ConnectRefuse), 0);
     }
 }

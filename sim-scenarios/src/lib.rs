@@ -52,8 +52,10 @@
 //! reruns the seed, one that reruns it under the minimal plan (`--plan`).
 //!
 //! Coverage ([`coverage`]) names what each scenario reached: the core's "sometimes" probes,
-//! counted by the replay, and the fault kinds that fired (visible in the trace, or a timed event
-//! applied) or were only armed (per-operation faults the core's trace cannot show).
+//! counted by the replay, and the fault kinds that fired, with how often: per-operation faults
+//! as the fault layer counted them on either host, resets, refusals and timeouts as the trace
+//! shows them, timed events once applied. Only latency, which turmoil applies out of the fault
+//! layer's sight, is reported as merely armed.
 //!
 //! # Adding a scenario
 //!

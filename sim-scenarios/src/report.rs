@@ -95,7 +95,9 @@ pub struct Row {
     pub probes: BTreeMap<String, u64>,
     /// Fault kind: seeds where it fired.
     pub faults_fired: BTreeMap<String, u64>,
-    /// Fault kind: seeds where it was armed (not observable in the trace).
+    /// Fault kind: how often it fired, over every seed.
+    pub faults_fired_times: BTreeMap<String, u64>,
+    /// Fault kind: seeds where it was armed but cannot be counted (only `latency`).
     pub faults_armed: BTreeMap<String, u64>,
 }
 
@@ -129,8 +131,9 @@ impl Summary {
         for name in r.coverage.probes.keys() {
             *row.probes.entry(name.clone()).or_default() += 1;
         }
-        for name in &r.coverage.fired {
+        for (name, n) in &r.coverage.fired {
             *row.faults_fired.entry(name.clone()).or_default() += 1;
+            *row.faults_fired_times.entry(name.clone()).or_default() += n;
         }
         for name in &r.coverage.armed {
             *row.faults_armed.entry(name.clone()).or_default() += 1;
@@ -158,6 +161,18 @@ fn counts(map: &BTreeMap<String, u64>) -> String {
     }
     map.iter()
         .map(|(k, n)| format!("{k} {n}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// `name seeds (times)` per fault kind.
+fn seeds_and_times(seeds: &BTreeMap<String, u64>, times: &BTreeMap<String, u64>) -> String {
+    if seeds.is_empty() {
+        return "none".into();
+    }
+    seeds
+        .iter()
+        .map(|(k, n)| format!("{k} {n} ({})", times.get(k).copied().unwrap_or(0)))
         .collect::<Vec<_>>()
         .join(", ")
 }
@@ -283,14 +298,22 @@ impl Printer {
             total.scenario, total.seeds, total.passed, total.failed, total.nondeterministic
         )?;
         writeln!(out)?;
-        writeln!(out, "coverage (number of seeds that reached each):")?;
+        writeln!(
+            out,
+            "coverage (number of seeds that reached each; for faults fired, in brackets, how \
+             often in all):"
+        )?;
         for row in &summary.rows {
             writeln!(out, "{}", row.scenario)?;
             writeln!(out, "  core probes:  {}", counts(&row.probes))?;
-            writeln!(out, "  faults fired: {}", counts(&row.faults_fired))?;
             writeln!(
                 out,
-                "  faults armed, not visible in the core's trace: {}",
+                "  faults fired (seeds, times): {}",
+                seeds_and_times(&row.faults_fired, &row.faults_fired_times)
+            )?;
+            writeln!(
+                out,
+                "  faults armed, not countable: {}",
                 counts(&row.faults_armed)
             )?;
         }

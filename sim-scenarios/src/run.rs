@@ -108,7 +108,7 @@ pub fn run_seed(scenario: &Scenario, seed: u64, plan: FaultPlan, keep_records: b
         second_result: second.result,
     };
     let replayed = coverage::replay(&config, &report.first.records);
-    let (fired, armed) = coverage::faults(&plan, &report.first.records, report.first.sim_elapsed);
+    let (fired, armed) = coverage::faults(&plan, &report.first);
     result.verdict = if let Some(why) = report.nondeterminism() {
         Verdict::Nondeterministic(why)
     } else if let Err(why) = &replayed {
@@ -127,6 +127,7 @@ pub fn run_seed(scenario: &Scenario, seed: u64, plan: FaultPlan, keep_records: b
         probes: replayed.unwrap_or_default(),
         fired,
         armed,
+        by_host: coverage::by_host(&report.first),
     };
     result.trace_hash = report.first.trace_hash;
     result.second_hash = report.second_hash;

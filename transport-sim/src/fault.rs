@@ -8,11 +8,19 @@
 //!
 //! Nothing is lost or reordered by the layer itself: bytes it has pulled from the inner stream
 //! and not yet returned stay in its buffer, also across a cancelled read.
+//!
+//! Every fault that takes effect is counted in the stream's [`FaultCounters`] (shared by every
+//! stream of a [`SimNetwork`](crate::net::SimNetwork), which adds its accept and connect
+//! faults), so a run can tell which faults really fired, not only which the plan switched on.
+//! Counting draws nothing from the generator: it never changes what a seed does.
 
 use crate::rng::SimRng;
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::io;
 use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll, ready};
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
@@ -60,6 +68,122 @@ impl StreamFaults {
     }
 }
 
+/// A fault that takes effect on one operation or connection, as counted by [`FaultCounters`].
+/// Its [name](FaultKind::name) is stable: reports and tests use it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FaultKind {
+    /// A read returned fewer bytes than were buffered and fitted the reader's buffer.
+    SplitRead,
+    /// A read gathered two or more segments of the inner stream before returning.
+    MergeReads,
+    /// A write passed only a prefix of its buffer to the inner stream, which took it.
+    ShortWrite,
+    /// A read or write direction started a stall.
+    Stall,
+    /// The incoming stream was ended with FIN at its cut offset (once per stream).
+    CutFin,
+    /// The incoming stream was ended with RST at its cut offset (once per stream).
+    CutRst,
+    /// An accepted connection was held back, as by a full accept queue.
+    AcceptDelay,
+    /// An outbound connect was refused by the plan.
+    ConnectRefuse,
+    /// An outbound connect was made to hang by the plan (its SYNs lost).
+    ConnectHang,
+}
+
+impl FaultKind {
+    /// Every kind, in report order.
+    pub const ALL: [FaultKind; 9] = [
+        FaultKind::SplitRead,
+        FaultKind::MergeReads,
+        FaultKind::ShortWrite,
+        FaultKind::Stall,
+        FaultKind::CutFin,
+        FaultKind::CutRst,
+        FaultKind::AcceptDelay,
+        FaultKind::ConnectRefuse,
+        FaultKind::ConnectHang,
+    ];
+
+    /// The stable name reports use (the serde name too).
+    pub fn name(self) -> &'static str {
+        match self {
+            FaultKind::SplitRead => "split-read",
+            FaultKind::MergeReads => "merge-reads",
+            FaultKind::ShortWrite => "short-write",
+            FaultKind::Stall => "stall",
+            FaultKind::CutFin => "cut-fin",
+            FaultKind::CutRst => "cut-rst",
+            FaultKind::AcceptDelay => "accept-delay",
+            FaultKind::ConnectRefuse => "connect-refuse",
+            FaultKind::ConnectHang => "connect-hang",
+        }
+    }
+}
+
+impl std::fmt::Display for FaultKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// How often each [`FaultKind`] fired; cheap to clone, every clone counts into the same
+/// numbers.
+#[derive(Debug, Clone, Default)]
+pub struct FaultCounters(Arc<[AtomicU64; FaultKind::ALL.len()]>);
+
+impl FaultCounters {
+    /// Counters at zero.
+    pub fn new() -> FaultCounters {
+        FaultCounters::default()
+    }
+
+    /// Counts one firing of `kind`.
+    pub fn add(&self, kind: FaultKind) {
+        self.0[kind as usize].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// How often `kind` fired so far.
+    pub fn get(&self, kind: FaultKind) -> u64 {
+        self.0[kind as usize].load(Ordering::Relaxed)
+    }
+
+    /// The counts now.
+    pub fn snapshot(&self) -> FaultCounts {
+        FaultCounts(
+            FaultKind::ALL
+                .into_iter()
+                .map(|kind| (kind, self.get(kind)))
+                .filter(|(_, n)| *n > 0)
+                .collect(),
+        )
+    }
+}
+
+/// A snapshot of [`FaultCounters`]: the kinds that fired, with how often (kinds that never
+/// fired are absent). Serializes as a map from [`FaultKind::name`] to the count.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FaultCounts(BTreeMap<FaultKind, u64>);
+
+impl FaultCounts {
+    /// How often `kind` fired.
+    pub fn get(&self, kind: FaultKind) -> u64 {
+        self.0.get(&kind).copied().unwrap_or(0)
+    }
+
+    /// Whether nothing fired.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The kinds that fired, with how often, in [`FaultKind::ALL`] order.
+    pub fn iter(&self) -> impl Iterator<Item = (FaultKind, u64)> + '_ {
+        self.0.iter().map(|(kind, n)| (*kind, *n))
+    }
+}
+
 /// Largest amount pulled from the inner stream per gather, so merging stays bounded.
 const GATHER_LIMIT: usize = 64 * 1024;
 
@@ -76,6 +200,9 @@ pub struct FaultStream<S> {
     read_stall: Option<Pin<Box<Sleep>>>,
     write_stall: Option<Pin<Box<Sleep>>>,
     reset: bool,
+    /// The cut took effect (it is counted once).
+    cut_applied: bool,
+    counters: FaultCounters,
 }
 
 impl<S> std::fmt::Debug for FaultStream<S> {
@@ -89,8 +216,19 @@ impl<S> std::fmt::Debug for FaultStream<S> {
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> FaultStream<S> {
-    /// Wraps `inner` with `faults`, drawing every choice from `rng`.
+    /// Wraps `inner` with `faults`, drawing every choice from `rng`, counting into counters of
+    /// its own ([`counters`](Self::counters)).
     pub fn new(inner: S, faults: StreamFaults, rng: SimRng) -> Self {
+        FaultStream::with_counters(inner, faults, rng, FaultCounters::new())
+    }
+
+    /// As [`new`](Self::new), counting every fault that fires into `counters`.
+    pub fn with_counters(
+        inner: S,
+        faults: StreamFaults,
+        rng: SimRng,
+        counters: FaultCounters,
+    ) -> Self {
         FaultStream {
             inner,
             faults,
@@ -102,7 +240,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin> FaultStream<S> {
             read_stall: None,
             write_stall: None,
             reset: false,
+            cut_applied: false,
+            counters,
         }
+    }
+
+    /// Where this stream counts the faults that fire.
+    pub fn counters(&self) -> &FaultCounters {
+        &self.counters
     }
 
     /// The wrapped stream.
@@ -120,6 +265,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> FaultStream<S> {
             return None;
         }
         let ms = self.rng.range(1, self.faults.max_stall_ms);
+        self.counters.add(FaultKind::Stall);
         Some(Box::pin(tokio::time::sleep(Duration::from_millis(ms))))
     }
 
@@ -132,10 +278,17 @@ impl<S: AsyncRead + AsyncWrite + Unpin> FaultStream<S> {
             want.clamp(1, GATHER_LIMIT)
         };
         let mut scratch = vec![0u8; limit];
-        let mut got_any = false;
+        let mut pulls = 0u32;
+        // Two or more segments gathered into one fill: the merge took effect.
+        let merged = |this: &Self, pulls: u32| {
+            if pulls > 1 {
+                this.counters.add(FaultKind::MergeReads);
+            }
+        };
         loop {
             let room = limit - (self.pending.len() - self.pending_at);
             if room == 0 || self.inner_eof {
+                merged(self, pulls);
                 return Poll::Ready(Ok(()));
             }
             let mut rb = ReadBuf::new(&mut scratch[..room]);
@@ -143,6 +296,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> FaultStream<S> {
                 Poll::Ready(Ok(())) => {
                     if rb.filled().is_empty() {
                         self.inner_eof = true;
+                        merged(self, pulls);
                         return Poll::Ready(Ok(()));
                     }
                     if self.pending_at == self.pending.len() {
@@ -150,20 +304,24 @@ impl<S: AsyncRead + AsyncWrite + Unpin> FaultStream<S> {
                         self.pending_at = 0;
                     }
                     self.pending.extend_from_slice(rb.filled());
-                    got_any = true;
+                    pulls += 1;
                     if !merge {
                         return Poll::Ready(Ok(()));
                     }
                 }
                 Poll::Ready(Err(e)) => {
                     // Bytes already gathered are returned first; the error comes on the next read.
-                    return if got_any {
+                    merged(self, pulls);
+                    return if pulls > 0 {
                         Poll::Ready(Ok(()))
                     } else {
                         Poll::Ready(Err(e))
                     };
                 }
-                Poll::Pending if got_any => return Poll::Ready(Ok(())),
+                Poll::Pending if pulls > 0 => {
+                    merged(self, pulls);
+                    return Poll::Ready(Ok(()));
+                }
                 Poll::Pending => return Poll::Pending,
             }
         }
@@ -191,6 +349,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncRead for FaultStream<S> {
         if let Some(cut) = this.faults.cut {
             let left = cut.after_bytes.saturating_sub(this.delivered);
             if left == 0 {
+                if !this.cut_applied {
+                    this.cut_applied = true;
+                    this.counters.add(match cut.kind {
+                        CutKind::Fin => FaultKind::CutFin,
+                        CutKind::Rst => FaultKind::CutRst,
+                    });
+                }
                 return match cut.kind {
                     CutKind::Fin => Poll::Ready(Ok(())),
                     CutKind::Rst => {
@@ -212,6 +377,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncRead for FaultStream<S> {
         let mut n = available.min(buf.remaining()).min(allowed);
         if n > 1 && this.rng.chance(this.faults.split_read) {
             n = this.rng.range(1, n as u64 - 1) as usize;
+            this.counters.add(FaultKind::SplitRead);
         }
         buf.put_slice(&this.pending[this.pending_at..this.pending_at + n]);
         this.pending_at += n;
@@ -241,10 +407,16 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncWrite for FaultStream<S> {
             this.write_stall = None;
         }
         let mut n = buf.len();
-        if n > 1 && this.rng.chance(this.faults.short_write) {
+        let short = n > 1 && this.rng.chance(this.faults.short_write);
+        if short {
             n = this.rng.range(1, n as u64 - 1) as usize;
         }
-        Pin::new(&mut this.inner).poll_write(cx, &buf[..n])
+        let written = Pin::new(&mut this.inner).poll_write(cx, &buf[..n]);
+        // Shortened only if the inner stream took the prefix (a pending write wrote nothing).
+        if short && matches!(written, Poll::Ready(Ok(_))) {
+            this.counters.add(FaultKind::ShortWrite);
+        }
+        written
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
@@ -325,6 +497,272 @@ mod tests {
         let (_, c) = pump(43, faults(), data).await;
         assert_eq!(a, b);
         assert_ne!(a, c);
+    }
+
+    /// An inner stream whose reads return one queued segment each (all ready at once, then end
+    /// of stream) and whose writes take everything, noting each write's length.
+    #[derive(Default)]
+    struct Segments {
+        reads: std::collections::VecDeque<Vec<u8>>,
+        writes: Vec<usize>,
+    }
+
+    impl Segments {
+        fn of(count: usize, len: usize) -> Segments {
+            Segments {
+                reads: (0..count).map(|i| vec![i as u8; len]).collect(),
+                writes: Vec::new(),
+            }
+        }
+    }
+
+    impl AsyncRead for Segments {
+        fn poll_read(
+            mut self: Pin<&mut Self>,
+            _cx: &mut Context<'_>,
+            buf: &mut ReadBuf<'_>,
+        ) -> Poll<io::Result<()>> {
+            if let Some(mut segment) = self.reads.pop_front() {
+                let n = segment.len().min(buf.remaining());
+                buf.put_slice(&segment[..n]);
+                if n < segment.len() {
+                    segment.drain(..n);
+                    self.reads.push_front(segment);
+                }
+            }
+            Poll::Ready(Ok(()))
+        }
+    }
+
+    impl AsyncWrite for Segments {
+        fn poll_write(
+            mut self: Pin<&mut Self>,
+            _cx: &mut Context<'_>,
+            buf: &[u8],
+        ) -> Poll<io::Result<usize>> {
+            self.writes.push(buf.len());
+            Poll::Ready(Ok(buf.len()))
+        }
+
+        fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+
+        fn poll_shutdown(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+    }
+
+    const SEGMENTS: usize = 8;
+    const SEGMENT: usize = 100;
+
+    /// Reads `stream` to its end (or error), then reads twice more; returns the number of reads
+    /// that returned bytes, the bytes, and the error that ended it, if any.
+    async fn drain(stream: &mut FaultStream<Segments>) -> (usize, Vec<u8>, Option<io::ErrorKind>) {
+        let mut buf = vec![0u8; 4096];
+        let (mut reads, mut got, mut error) = (0, Vec::new(), None);
+        loop {
+            match stream.read(&mut buf).await {
+                Ok(0) => break,
+                Ok(n) => {
+                    reads += 1;
+                    got.extend_from_slice(&buf[..n]);
+                }
+                Err(e) => {
+                    error = Some(e.kind());
+                    break;
+                }
+            }
+        }
+        // Reads after the end: a cut stays applied, it is not applied again.
+        for _ in 0..2 {
+            let _ = stream.read(&mut buf).await;
+        }
+        (reads, got, error)
+    }
+
+    fn only(counts: &FaultCounts, kind: FaultKind) -> u64 {
+        for other in FaultKind::ALL {
+            if other != kind {
+                assert_eq!(counts.get(other), 0, "{other} counted, testing {kind}");
+            }
+        }
+        counts.get(kind)
+    }
+
+    fn stream(faults: StreamFaults) -> FaultStream<Segments> {
+        FaultStream::new(Segments::of(SEGMENTS, SEGMENT), faults, SimRng::new(9))
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn every_split_read_is_counted() {
+        let mut s = stream(StreamFaults {
+            split_read: 1.0,
+            ..StreamFaults::none()
+        });
+        let (reads, got, _) = drain(&mut s).await;
+        assert_eq!(got.len(), SEGMENTS * SEGMENT);
+        // Every read splits, except each segment's last byte, which cannot be split.
+        assert_eq!(
+            only(&s.counters().snapshot(), FaultKind::SplitRead),
+            (reads - SEGMENTS) as u64
+        );
+        assert!(reads > 2 * SEGMENTS);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_merge_is_counted_when_a_read_gathers_two_segments_or_more() {
+        let mut s = stream(StreamFaults {
+            merge_reads: 1.0,
+            ..StreamFaults::none()
+        });
+        let (reads, got, _) = drain(&mut s).await;
+        // One fill gathered every segment, then the end of the stream: one merge.
+        assert_eq!(got.len(), SEGMENTS * SEGMENT);
+        assert_eq!(reads, 1);
+        assert_eq!(only(&s.counters().snapshot(), FaultKind::MergeReads), 1);
+        // A merge that finds one segment only merges nothing.
+        let mut single = FaultStream::new(
+            Segments::of(1, SEGMENT),
+            StreamFaults {
+                merge_reads: 1.0,
+                ..StreamFaults::none()
+            },
+            SimRng::new(9),
+        );
+        drain(&mut single).await;
+        assert!(single.counters().snapshot().is_empty());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn every_short_write_is_counted() {
+        let mut s = stream(StreamFaults {
+            short_write: 1.0,
+            ..StreamFaults::none()
+        });
+        s.write_all(&[7; 1000]).await.expect("write");
+        let writes = s.inner().writes.clone();
+        assert_eq!(writes.iter().sum::<usize>(), 1000);
+        // Every write is short but the last, of one byte, which cannot be shortened.
+        assert_eq!(writes.last(), Some(&1));
+        assert_eq!(
+            only(&s.counters().snapshot(), FaultKind::ShortWrite),
+            (writes.len() - 1) as u64
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn every_stall_is_counted() {
+        let mut s = stream(StreamFaults {
+            stall: 1.0,
+            max_stall_ms: 5,
+            ..StreamFaults::none()
+        });
+        let started = tokio::time::Instant::now();
+        let (reads, _, _) = drain(&mut s).await;
+        s.write_all(&[1; 10]).await.expect("write");
+        assert!(started.elapsed() >= Duration::from_millis(1));
+        // A stall before every read (those with bytes, the end, two after it) and the write.
+        assert_eq!(
+            only(&s.counters().snapshot(), FaultKind::Stall),
+            (reads + 3 + 1) as u64
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_cut_is_counted_once_by_its_kind() {
+        for (kind, counted, error) in [
+            (CutKind::Fin, FaultKind::CutFin, None),
+            (
+                CutKind::Rst,
+                FaultKind::CutRst,
+                Some(io::ErrorKind::ConnectionReset),
+            ),
+        ] {
+            let mut s = stream(StreamFaults {
+                cut: Some(Cut {
+                    after_bytes: 150,
+                    kind,
+                }),
+                ..StreamFaults::none()
+            });
+            let (_, got, ended) = drain(&mut s).await;
+            assert_eq!((got.len(), ended), (150, error));
+            assert_eq!(only(&s.counters().snapshot(), counted), 1, "{kind:?}");
+        }
+        // A cut beyond the end of the stream never takes effect.
+        let mut s = stream(StreamFaults {
+            cut: Some(Cut {
+                after_bytes: 10_000,
+                kind: CutKind::Rst,
+            }),
+            ..StreamFaults::none()
+        });
+        let (_, got, ended) = drain(&mut s).await;
+        assert_eq!((got.len(), ended), (SEGMENTS * SEGMENT, None));
+        assert!(s.counters().snapshot().is_empty());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn no_faults_count_nothing_and_streams_share_their_counters() {
+        let mut s = stream(StreamFaults::none());
+        drain(&mut s).await;
+        s.write_all(&[1; 1000]).await.expect("write");
+        assert!(s.counters().snapshot().is_empty());
+        assert_eq!(s.inner().writes, vec![1000]);
+        // Two streams counting into the same counters.
+        let shared = FaultCounters::new();
+        let faults = StreamFaults {
+            split_read: 1.0,
+            ..StreamFaults::none()
+        };
+        for seed in 0..2 {
+            let mut s = FaultStream::with_counters(
+                Segments::of(SEGMENTS, SEGMENT),
+                faults.clone(),
+                SimRng::new(seed),
+                shared.clone(),
+            );
+            drain(&mut s).await;
+        }
+        assert!(shared.get(FaultKind::SplitRead) > 2 * SEGMENTS as u64);
+        assert_eq!(
+            shared.snapshot().iter().collect::<Vec<_>>(),
+            vec![(FaultKind::SplitRead, shared.get(FaultKind::SplitRead))]
+        );
+    }
+
+    #[test]
+    fn fault_kinds_have_stable_names_in_order() {
+        let names: Vec<&str> = FaultKind::ALL.iter().map(|k| k.name()).collect();
+        assert_eq!(
+            names,
+            [
+                "split-read",
+                "merge-reads",
+                "short-write",
+                "stall",
+                "cut-fin",
+                "cut-rst",
+                "accept-delay",
+                "connect-refuse",
+                "connect-hang"
+            ]
+        );
+        for (i, kind) in FaultKind::ALL.into_iter().enumerate() {
+            assert_eq!(kind as usize, i);
+            assert_eq!(
+                serde_json::to_string(&kind).expect("json"),
+                format!("\"{}\"", kind.name())
+            );
+        }
+        let counters = FaultCounters::new();
+        counters.add(FaultKind::CutRst);
+        counters.add(FaultKind::CutRst);
+        assert_eq!(
+            serde_json::to_string(&counters.snapshot()).expect("json"),
+            r#"{"cut-rst":2}"#
+        );
     }
 
     #[tokio::test(start_paused = true)]

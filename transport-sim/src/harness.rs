@@ -3,12 +3,13 @@
 //! and `"client"` (the scenario: test peers on their own `SimNetwork`, and the scripted actors,
 //! which reach the driver through its in-process handle as actors in the same process would),
 //! applies the plan's timed network events between steps, records the core's trace, and
-//! returns an [`Outcome`] with the trace hash.
+//! returns an [`Outcome`] with the trace hash and the faults that fired on each host.
 //!
 //! [`Sweep`] runs a scenario over many seeds, each **twice**, and fails on a differing trace
 //! hash (nondeterminism) as on a failed oracle; every failure comes with a one-line command
 //! that reproduces it (`THEATER_SIM_SEED=<seed> cargo test ...`).
 
+use crate::fault::{FaultCounters, FaultCounts};
 use crate::net::{Partitions, SimNetwork};
 use crate::plan::{FaultPlan, NetEvent};
 use crate::rng::SimRng;
@@ -57,6 +58,9 @@ pub struct SimContext {
     pub seed: u64,
     /// The run's fault plan.
     pub plan: FaultPlan,
+    /// The faults that fired so far on the server host's network (the driver's side; the
+    /// peer's are [`SimNetwork::fault_counters`] of [`peer`](Self::peer)).
+    pub server_faults: FaultCounters,
 }
 
 impl SimContext {
@@ -93,6 +97,11 @@ pub struct Outcome {
     pub sim_elapsed: Duration,
     /// The records, when the run kept them ([`Sim::keep_trace`]).
     pub records: Vec<TraceRecord>,
+    /// The faults that fired on the server host's network (the driver's streams, accepts and
+    /// connects), over every generation of the driver.
+    pub server_faults: FaultCounts,
+    /// The faults that fired on the client host's network (the test peers' streams).
+    pub peer_faults: FaultCounts,
 }
 
 impl Sim {
@@ -182,6 +191,7 @@ impl Sim {
             root.fork(1),
             partitions.clone(),
         );
+        let server_faults = server_net.fault_counters().clone();
         let config = self.config.clone();
         let server_recorder = recorder.clone();
         let trace = self.trace;
@@ -214,6 +224,8 @@ impl Sim {
         let mut peer_plan = self.plan.clone();
         peer_plan.connects = Default::default();
         let peer = SimNetwork::new(CLIENT, &hosts, peer_plan, root.fork(2), partitions.clone());
+        let peer_faults = peer.fault_counters().clone();
+        let context_faults = server_faults.clone();
         let verdict: Arc<Mutex<Option<Result<(), String>>>> = Arc::default();
         let slot = verdict.clone();
         let seed = self.seed;
@@ -233,6 +245,7 @@ impl Sim {
                 server: turmoil::lookup(SERVER),
                 seed,
                 plan,
+                server_faults: context_faults,
             };
             let result = scenario(context).await;
             *slot.lock().unwrap_or_else(|e| e.into_inner()) = Some(result);
@@ -272,6 +285,8 @@ impl Sim {
             trace_len,
             sim_elapsed,
             records,
+            server_faults: server_faults.snapshot(),
+            peer_faults: peer_faults.snapshot(),
         }
     }
 }

@@ -5,12 +5,15 @@
 //! - [`net::SimNetwork`]: the driver's `Network` on turmoil, every stream wrapped in
 //!   [`FaultStream`] (splits, merges, short writes, stalls, FIN/RST at an offset), plus
 //!   refused and hanging connects and a full accept queue.
+//! - [`FaultCounters`]: how often each [`FaultKind`] really fired, per network; an
+//!   [`Outcome`] carries both hosts' counts.
 //! - [`plan::FaultPlan`]: a run's faults as data (serde), drawn from the seed or hand-written.
 //! - [`harness::Sim`]: one run (`Sim::new(seed, plan).run(scenario)`), with the core's trace
 //!   and its hash; [`harness::Sweep`]: many seeds, each run twice to check determinism, with a
 //!   reproduction line per failure.
-//! - [`actor`]: scripted actors as async functions.
-//! - [`tls`]: the simulated clock for rustls and deterministic certificates.
+//! - [`actor`]: scripted actors as async functions; [`peer`]: test peers' helpers (an echo).
+//! - [`tls`]: the simulated clock for rustls, deterministic certificates, and a TLS client
+//!   that trusts them.
 //!
 //! # What turmoil models, and the limits this crate relies on
 //!
@@ -50,13 +53,14 @@ pub mod actor;
 pub mod fault;
 pub mod harness;
 pub mod net;
+pub mod peer;
 pub mod plan;
 pub mod rng;
 pub mod tls;
 pub mod trace;
 mod trace_hash;
 
-pub use fault::{Cut, CutKind, FaultStream, StreamFaults};
+pub use fault::{Cut, CutKind, FaultCounters, FaultCounts, FaultKind, FaultStream, StreamFaults};
 pub use harness::{Outcome, Sim, SimContext, Sweep, SweepReport};
 pub use net::{SimListener, SimNetwork, SimStream};
 pub use plan::FaultPlan;

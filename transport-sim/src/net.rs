@@ -14,8 +14,11 @@
 //!   waits (SYN retries every second) until the partition heals or the core gives up;
 //! - a full accept queue: an accepted connection may be handed out only after a delay, while
 //!   its peer already sees it established and may send (as with a kernel backlog).
+//!
+//! One [`FaultCounters`] per network counts every fault that fires on it: its streams' and its
+//! accept and connect faults ([`SimNetwork::fault_counters`]).
 
-use crate::fault::FaultStream;
+use crate::fault::{FaultCounters, FaultKind, FaultStream};
 use crate::plan::FaultPlan;
 use crate::rng::SimRng;
 use std::collections::BTreeSet;
@@ -67,6 +70,7 @@ struct NetState {
     rng: SimRng,
     next_connection: AtomicU64,
     partitions: Partitions,
+    counters: FaultCounters,
 }
 
 /// One simulated host's network. Cheap to clone.
@@ -103,6 +107,7 @@ impl SimNetwork {
                 rng,
                 next_connection: AtomicU64::new(0),
                 partitions,
+                counters: FaultCounters::new(),
             }),
         }
     }
@@ -110,6 +115,11 @@ impl SimNetwork {
     /// The host this network belongs to.
     pub fn host(&self) -> &str {
         &self.state.host
+    }
+
+    /// The faults that fired on this host so far, shared by every stream it made.
+    pub fn fault_counters(&self) -> &FaultCounters {
+        &self.state.counters
     }
 
     /// The next connection's own generator.
@@ -121,7 +131,12 @@ impl SimNetwork {
     fn wrap(&self, stream: turmoil::net::TcpStream, rng: &mut SimRng) -> SimStream {
         let faults = self.state.plan.stream_faults(rng);
         SimStream {
-            inner: FaultStream::new(stream, faults, rng.fork(1)),
+            inner: FaultStream::with_counters(
+                stream,
+                faults,
+                rng.fork(1),
+                self.state.counters.clone(),
+            ),
         }
     }
 
@@ -240,6 +255,7 @@ impl SimListener {
             if delay == 0 {
                 return Ok((stream, peer));
             }
+            self.network.state.counters.add(FaultKind::AcceptDelay);
             self.park(Parked {
                 stream,
                 peer,
@@ -271,6 +287,7 @@ impl Network for SimNetwork {
             let mut rng = network.connection_rng();
             let faults = network.state.plan.connects;
             if rng.chance(faults.refuse) {
+                network.state.counters.add(FaultKind::ConnectRefuse);
                 return Err(io::Error::new(
                     io::ErrorKind::ConnectionRefused,
                     format!("{addr}: connection refused (fault plan)"),
@@ -278,6 +295,7 @@ impl Network for SimNetwork {
             }
             if rng.chance(faults.hang) {
                 // SYNs lost for good: only the core's connect timeout ends this.
+                network.state.counters.add(FaultKind::ConnectHang);
                 return std::future::pending().await;
             }
             let target = if addr.ip().is_loopback() {

@@ -12,11 +12,14 @@ use rcgen::{
     BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair, PKCS_ED25519,
     SerialNumber,
 };
-use rustls::pki_types::{PrivatePkcs8KeyDer, UnixTime};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivatePkcs8KeyDer, UnixTime};
 use rustls::time_provider::TimeProvider;
+use rustls::{ClientConfig, RootCertStore};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use tokio_rustls::TlsConnector;
 
 /// The simulated wall clock's start: 2026-01-01T00:00:00Z. Certificates are valid from a
 /// month before to a month after it only, so a handshake that checked them against the
@@ -105,6 +108,22 @@ impl SimCertificates {
         std::fs::write(dir.join("key.pem"), &self.key_pem)?;
         self.dir = Some(dir.to_owned());
         Ok(self)
+    }
+
+    /// A TLS client for test peers that trusts only this CA, on the simulated clock
+    /// ([`SimClock`]), with the driver's crypto provider (`theater_tcp_tokio::provider()`).
+    pub fn connector(&self) -> Result<TlsConnector, String> {
+        let mut roots = RootCertStore::empty();
+        let ca =
+            CertificateDer::from_pem_slice(self.ca_pem.as_bytes()).map_err(|e| format!("{e:?}"))?;
+        roots.add(ca).map_err(|e| e.to_string())?;
+        let tls =
+            ClientConfig::builder_with_details(theater_tcp_tokio::provider(), SimClock::shared())
+                .with_safe_default_protocol_versions()
+                .map_err(|e| e.to_string())?
+                .with_root_certificates(roots)
+                .with_no_client_auth();
+        Ok(TlsConnector::from(Arc::new(tls)))
     }
 
     /// Path of one of the written files (`ca.pem`, `cert.pem`, `key.pem`).

@@ -10,7 +10,6 @@ use theater_tcp_sim::actor::{Script, text};
 use theater_tcp_sim::{FaultPlan, Sim, SimContext, Sweep};
 use theater_tcp_tokio::scenarios::{self, EchoMode};
 use theater_tcp_tokio::{NetListener, Network};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const KIB: usize = 1024;
 
@@ -79,18 +78,8 @@ async fn echo_with_every_fault(ctx: SimContext) -> Result<(), String> {
         .await
         .map_err(|e| format!("peer listen: {e}"))?;
     let peer = tokio::spawn(async move {
-        let (mut stream, _) = listener.accept().await.map_err(|e| e.to_string())?;
-        let mut buf = vec![0; 4096];
-        loop {
-            let n = stream.read(&mut buf).await.map_err(|e| e.to_string())?;
-            if n == 0 {
-                return stream.shutdown().await.map_err(|e| e.to_string());
-            }
-            stream
-                .write_all(&buf[..n])
-                .await
-                .map_err(|e| e.to_string())?;
-        }
+        let (stream, _) = listener.accept().await.map_err(|e| e.to_string())?;
+        theater_tcp_sim::peer::echo(stream).await
     });
     let outbound = Script::spawn(&ctx.driver, "dialer", Exports::ALL, |actor| async move {
         let conn = actor.connect("client:9000").await.map_err(text)?;

@@ -1,17 +1,13 @@
 //! The driver's real TLS (tokio-rustls) over turmoil streams under the fault layer, with
 //! rustls on the simulated clock: the certificates are valid only around the simulated epoch.
 
-use std::sync::Arc;
 use theater_tcp_core::{Config, Exports, ServerTls};
 use theater_tcp_sim::actor::{Script, text};
-use theater_tcp_sim::tls::{SimCertificates, SimClock};
+use theater_tcp_sim::tls::SimCertificates;
 use theater_tcp_sim::{FaultPlan, Sim, SimContext, Sweep};
-use theater_tcp_tokio::{Network, provider};
+use theater_tcp_tokio::Network;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio_rustls::TlsConnector;
-use tokio_rustls::rustls::pki_types::pem::PemObject;
-use tokio_rustls::rustls::pki_types::{CertificateDer, ServerName};
-use tokio_rustls::rustls::{ClientConfig, RootCertStore};
+use tokio_rustls::rustls::pki_types::ServerName;
 
 fn certificates() -> SimCertificates {
     let dir = std::env::temp_dir().join(format!("theater-tcp-sim-tls-{}", std::process::id()));
@@ -31,19 +27,6 @@ fn config(certs: &SimCertificates) -> Config {
         }),
         ..Config::default()
     }
-}
-
-fn connector(certs: &SimCertificates) -> Result<TlsConnector, String> {
-    let mut roots = RootCertStore::empty();
-    let ca =
-        CertificateDer::from_pem_slice(certs.ca_pem.as_bytes()).map_err(|e| format!("{e:?}"))?;
-    roots.add(ca).map_err(|e| e.to_string())?;
-    let tls = ClientConfig::builder_with_details(provider(), SimClock::shared())
-        .with_safe_default_protocol_versions()
-        .map_err(|e| e.to_string())?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    Ok(TlsConnector::from(Arc::new(tls)))
 }
 
 /// A peer speaks TLS to an actor's listener (implicit TLS), sends 16 KiB, reads them back.
@@ -75,7 +58,8 @@ async fn tls_echo(ctx: SimContext, certs: SimCertificates) -> Result<(), String>
     let addr = std::net::SocketAddr::new(ctx.server, local.port());
     let stream = ctx.peer.connect(addr).await.map_err(|e| e.to_string())?;
     let name = ServerName::try_from("server").map_err(|e| e.to_string())?;
-    let tls = connector(&certs)?
+    let tls = certs
+        .connector()?
         .connect(name, stream)
         .await
         .map_err(|e| format!("peer handshake: {e}"))?;

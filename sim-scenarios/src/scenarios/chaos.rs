@@ -8,15 +8,14 @@
 //! plan happens to be lossless get the strict oracles.
 
 use super::{
-    LEAK_WAIT, PULL, callback_within, connect, listen, read_until_end, text, write_pattern,
+    LEAK_WAIT, PULL, callback_within, connect, listen, lossy_peer, text, watch_after_close,
 };
 use crate::catalogue::{Scenario, ScenarioFuture, default_config};
 use crate::oracle::{self, CloseLog};
 use std::time::Duration;
 use theater_tcp_core::{Callback, Exports};
-use theater_tcp_sim::{FaultPlan, SimContext};
+use theater_tcp_sim::{FaultPlan, SimContext, peer};
 use theater_tcp_tokio::{NetListener, Network};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// See the [module docs](self).
 pub(crate) const SCENARIO: Scenario = Scenario {
@@ -72,14 +71,7 @@ async fn inbound(ctx: &SimContext, sent: usize, strict: bool) -> Result<(), Stri
             Err(e) if !strict => return Ok((Vec::new(), Err(e))),
             Err(e) => return Err(e),
         };
-        let (mut rd, mut wr) = tokio::io::split(stream);
-        let writer = async {
-            if write_pattern(&mut wr, IN, sent, &mut rng).await.is_ok() {
-                let _ = wr.shutdown().await;
-            }
-        };
-        let ((), (got, ended)) = tokio::join!(writer, read_until_end(&mut rd));
-        Ok::<_, String>((got, ended))
+        Ok::<_, String>(lossy_peer(stream, IN, sent, &mut rng).await)
     };
     let peer = async {
         match tokio::time::timeout(GIVE_UP, peer).await {
@@ -115,17 +107,8 @@ async fn inbound(ctx: &SimContext, sent: usize, strict: bool) -> Result<(), Stri
                     log.close(reason);
                     let clean = reason == "eof";
                     event.ok();
-                    // Anything after on-close is a violation; watch a while.
-                    while let Ok(Some(event)) =
-                        callback_within(&mut actor, Duration::from_millis(500)).await
-                    {
-                        match &event.callback {
-                            Callback::OnData { data, .. } => log.data(data.len()),
-                            Callback::OnClose { reason, .. } => log.close(reason),
-                            other => return Err(format!("callback after on-close: {other:?}")),
-                        }
-                        event.ok();
-                    }
+                    // A crash may stop the driver while we watch.
+                    watch_after_close(&mut actor, &mut log, true).await?;
                     return Ok::<_, String>((got, log, clean));
                 }
                 other => return Err(format!("unexpected callback {other:?}")),
@@ -156,18 +139,8 @@ async fn outbound(ctx: &SimContext, strict: bool) -> Result<(), String> {
             .listen(addr)
             .await
             .map_err(|e| format!("peer listen: {e}"))?;
-        let (mut stream, _) = listener.accept().await.map_err(|e| e.to_string())?;
-        let mut buf = vec![0; 4096];
-        loop {
-            let n = stream.read(&mut buf).await.map_err(|e| e.to_string())?;
-            if n == 0 {
-                return stream.shutdown().await.map_err(|e| e.to_string());
-            }
-            stream
-                .write_all(&buf[..n])
-                .await
-                .map_err(|e| e.to_string())?;
-        }
+        let (stream, _) = listener.accept().await.map_err(|e| e.to_string())?;
+        peer::echo(stream).await
     });
     let actor = ctx.driver.actor("chaos-dialer", Exports::ALL);
     let dial = async {

@@ -11,7 +11,8 @@
 //!   returns every byte, then an empty list, and the actor's write side still works.
 
 use super::{
-    LEAK_WAIT, PULL, callback_within, connect, listen, read_all, size, text, write_pattern,
+    LEAK_WAIT, PULL, QUIET, accept_active, callback_within, connect, listen, peer_sends_then_reads,
+    read_all, receive_all, size, text, watch_after_close, write_pattern,
 };
 use crate::catalogue::{Scenario, ScenarioFuture};
 use crate::oracle::{self, CloseLog, exact_stream};
@@ -36,8 +37,6 @@ pub(crate) const SCENARIO: Scenario = Scenario {
     body,
 };
 
-/// How long a connection is watched for callbacks that must not come.
-const QUIET: Duration = Duration::from_millis(500);
 const MAX: u64 = 24 * 1024;
 
 fn keep_open(seed: u64) -> bool {
@@ -81,17 +80,9 @@ async fn peer_closes_first(
     let mut actor = ctx.driver.actor("peer-closes", PULL);
     let (listener, addr) = listen(ctx, &actor).await?;
     let mut rng = ctx.rng(2);
-    let peer = async {
-        let stream = connect(ctx, addr).await?;
-        let (mut rd, mut wr) = tokio::io::split(stream);
-        write_pattern(&mut wr, IN, sent, &mut rng).await?;
-        wr.shutdown().await.map_err(|e| e.to_string())?;
-        read_all(&mut rd).await
-    };
+    let peer = peer_sends_then_reads(ctx, addr, IN, sent, &mut rng);
     let server = async {
-        let conn = actor.accept(&listener).await.map_err(text)?;
-        actor.activate(&conn).await.map_err(text)?;
-        actor.set_active(&conn, mode).await.map_err(text)?;
+        let conn = accept_active(&actor, &listener, mode).await?;
         let mut got = Vec::new();
         let mut log = CloseLog::default();
         loop {
@@ -123,14 +114,7 @@ async fn peer_closes_first(
             actor.send(&conn, bytes).await.map_err(text)?;
             actor.close(&conn).await.map_err(text)?;
         }
-        while let Some(event) = callback_within(&mut actor, QUIET).await? {
-            match &event.callback {
-                Callback::OnData { data, .. } => log.data(data.len()),
-                Callback::OnClose { reason, .. } => log.close(reason),
-                other => return Err(format!("callback after on-close: {other:?}")),
-            }
-            event.ok();
-        }
+        watch_after_close(&mut actor, &mut log, false).await?;
         Ok::<_, String>((got, log))
     };
     let (back, (got, log)) = tokio::try_join!(peer, server)?;
@@ -161,9 +145,7 @@ async fn actor_closes_first(ctx: &SimContext, sent: usize) -> Result<(), String>
         read_all(&mut rd).await
     };
     let server = async {
-        let conn = actor.accept(&listener).await.map_err(text)?;
-        actor.activate(&conn).await.map_err(text)?;
-        actor.set_active(&conn, "active").await.map_err(text)?;
+        let conn = accept_active(&actor, &listener, "active").await?;
         let bytes = oracle::pattern(OUT, sent);
         let mut at = 0;
         while at < bytes.len() {
@@ -215,14 +197,7 @@ async fn actor_half_closes(ctx: &SimContext, sent: usize, answer: usize) -> Resu
             Err(e) if e.to_string().contains("write side is shut down") => {}
             other => return Err(format!("send after shutdown(write) gave {other:?}")),
         }
-        let mut got = Vec::new();
-        loop {
-            let data = actor.receive(&conn, 4096).await.map_err(text)?;
-            if data.is_empty() {
-                break;
-            }
-            got.extend_from_slice(&data);
-        }
+        let got = receive_all(&actor, &conn).await?;
         actor.close(&conn).await.map_err(text)?;
         Ok::<_, String>(got)
     };
@@ -246,24 +221,11 @@ async fn peer_half_closes_in_passive_mode(
     let actor = ctx.driver.actor("peer-half-closes", PULL);
     let (listener, addr) = listen(ctx, &actor).await?;
     let mut rng = ctx.rng(5);
-    let peer = async {
-        let stream = connect(ctx, addr).await?;
-        let (mut rd, mut wr) = tokio::io::split(stream);
-        write_pattern(&mut wr, IN, sent, &mut rng).await?;
-        wr.shutdown().await.map_err(|e| e.to_string())?;
-        read_all(&mut rd).await
-    };
+    let peer = peer_sends_then_reads(ctx, addr, IN, sent, &mut rng);
     let server = async {
         let conn = actor.accept(&listener).await.map_err(text)?;
         actor.activate(&conn).await.map_err(text)?;
-        let mut got = Vec::new();
-        loop {
-            let data = actor.receive(&conn, 4096).await.map_err(text)?;
-            if data.is_empty() {
-                break;
-            }
-            got.extend_from_slice(&data);
-        }
+        let got = receive_all(&actor, &conn).await?;
         actor
             .send(&conn, oracle::pattern(OUT, reply))
             .await

@@ -7,7 +7,7 @@
 //! ends a stream must still end the connection exactly once.
 
 use super::{
-    LEAK_WAIT, PULL, callback_within, connect, listen, read_until_end, text, write_pattern,
+    LEAK_WAIT, PULL, accept_active, callback_within, connect, listen, lossy_peer, watch_after_close,
 };
 use crate::catalogue::{Scenario, ScenarioFuture, default_config};
 use crate::oracle::{self, CloseLog};
@@ -15,7 +15,6 @@ use std::time::Duration;
 use theater_tcp_core::Callback;
 use theater_tcp_sim::plan::CutPlan;
 use theater_tcp_sim::{FaultPlan, SimContext, SimRng};
-use tokio::io::AsyncWriteExt;
 
 /// See the [module docs](self).
 pub(crate) const SCENARIO: Scenario = Scenario {
@@ -68,20 +67,11 @@ async fn cut_echo(ctx: &SimContext, n: u64, mode: &str, sent: usize) -> Result<(
     let mut rng = ctx.rng(10 + n);
     let peer = async {
         let stream = connect(ctx, addr).await?;
-        let (mut rd, mut wr) = tokio::io::split(stream);
-        let writer = async {
-            // A cut may fail any write: the reads decide.
-            if write_pattern(&mut wr, seed, sent, &mut rng).await.is_ok() {
-                let _ = wr.shutdown().await;
-            }
-        };
-        let ((), (got, _)) = tokio::join!(writer, read_until_end(&mut rd));
+        let (got, _) = lossy_peer(stream, seed, sent, &mut rng).await;
         Ok::<_, String>(got)
     };
     let server = async {
-        let conn = actor.accept(&listener).await.map_err(text)?;
-        actor.activate(&conn).await.map_err(text)?;
-        actor.set_active(&conn, mode).await.map_err(text)?;
+        let conn = accept_active(&actor, &listener, mode).await?;
         let mut got = Vec::new();
         let mut log = CloseLog::default();
         loop {
@@ -111,15 +101,7 @@ async fn cut_echo(ctx: &SimContext, n: u64, mode: &str, sent: usize) -> Result<(
                 other => return Err(format!("unexpected callback {other:?}")),
             }
         }
-        // Anything after on-close is a violation; watch a while.
-        while let Some(event) = callback_within(&mut actor, Duration::from_millis(500)).await? {
-            match &event.callback {
-                Callback::OnData { data, .. } => log.data(data.len()),
-                Callback::OnClose { reason, .. } => log.close(reason),
-                other => return Err(format!("callback after on-close: {other:?}")),
-            }
-            event.ok();
-        }
+        watch_after_close(&mut actor, &mut log, false).await?;
         Ok::<_, String>((got, log))
     };
     let (back, (got, log)) = tokio::try_join!(peer, server)?;

@@ -11,17 +11,14 @@
 use super::{LEAK_WAIT, PULL, connect, listen, read_all, read_until_end, text, write_pattern};
 use crate::catalogue::{Scenario, ScenarioFuture};
 use crate::oracle::{self, exact_stream};
-use std::sync::{Arc, OnceLock};
+use std::sync::OnceLock;
 use std::time::Duration;
 use theater_tcp_core::{Config, ServerTls};
-use theater_tcp_sim::tls::{SimCertificates, SimClock};
+use theater_tcp_sim::tls::SimCertificates;
 use theater_tcp_sim::{FaultPlan, SimContext};
-use theater_tcp_tokio::{Caller, provider};
+use theater_tcp_tokio::Caller;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio_rustls::TlsConnector;
-use tokio_rustls::rustls::pki_types::pem::PemObject;
-use tokio_rustls::rustls::pki_types::{CertificateDer, ServerName};
-use tokio_rustls::rustls::{ClientConfig, RootCertStore};
+use tokio_rustls::rustls::pki_types::ServerName;
 
 /// See the [module docs](self).
 pub(crate) const SCENARIO: Scenario = Scenario {
@@ -94,20 +91,6 @@ fn config(_seed: u64) -> Result<Config, String> {
     })
 }
 
-fn connector() -> Result<TlsConnector, String> {
-    let certs = certificates()?;
-    let mut roots = RootCertStore::empty();
-    let ca =
-        CertificateDer::from_pem_slice(certs.ca_pem.as_bytes()).map_err(|e| format!("{e:?}"))?;
-    roots.add(ca).map_err(|e| e.to_string())?;
-    let tls = ClientConfig::builder_with_details(provider(), SimClock::shared())
-        .with_safe_default_protocol_versions()
-        .map_err(|e| e.to_string())?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    Ok(TlsConnector::from(Arc::new(tls)))
-}
-
 fn body(ctx: SimContext) -> ScenarioFuture {
     Box::pin(async move {
         let mut rng = ctx.rng(1);
@@ -124,6 +107,16 @@ fn body(ctx: SimContext) -> ScenarioFuture {
         injected.map_err(|e| format!("plaintext injected behind STARTTLS: {e}"))?;
         oracle::no_leaks(&ctx, LEAK_WAIT).await
     })
+}
+
+/// The server's side of the plaintext exchange: accepts a connection on `listener`, reads the
+/// `STARTTLS` line and answers `220 ready`; returns the connection, ready for the upgrade.
+async fn accept_starttls(actor: &Caller, listener: &str) -> Result<String, String> {
+    let conn = actor.accept(listener).await.map_err(text)?;
+    actor.activate(&conn).await.map_err(text)?;
+    read_command(actor, &conn).await?;
+    actor.send(&conn, READY.to_vec()).await.map_err(text)?;
+    Ok(conn)
 }
 
 /// Reads exactly the command line, never more (the actor must not swallow what follows it).
@@ -150,10 +143,7 @@ async fn starttls_echo(ctx: &SimContext, total: usize) -> Result<(), String> {
     let actor = ctx.driver.actor("starttls", PULL);
     let (listener, addr) = listen(ctx, &actor).await?;
     let server = async {
-        let conn = actor.accept(&listener).await.map_err(text)?;
-        actor.activate(&conn).await.map_err(text)?;
-        read_command(&actor, &conn).await?;
-        actor.send(&conn, READY.to_vec()).await.map_err(text)?;
+        let conn = accept_starttls(&actor, &listener).await?;
         actor
             .upgrade_to_tls_server(&conn)
             .await
@@ -187,7 +177,8 @@ async fn starttls_echo(ctx: &SimContext, total: usize) -> Result<(), String> {
             return Err(format!("peer got {ready:?} instead of the 220 line"));
         }
         let name = ServerName::try_from("server").map_err(|e| e.to_string())?;
-        let tls = connector()?
+        let tls = certificates()?
+            .connector()?
             .connect(name, stream)
             .await
             .map_err(|e| format!("peer handshake: {e}"))?;
@@ -216,10 +207,7 @@ async fn injected_plaintext(ctx: &SimContext) -> Result<(), String> {
     let actor = ctx.driver.actor("starttls-injected", PULL);
     let (listener, addr) = listen(ctx, &actor).await?;
     let server = async {
-        let conn = actor.accept(&listener).await.map_err(text)?;
-        actor.activate(&conn).await.map_err(text)?;
-        read_command(&actor, &conn).await?;
-        actor.send(&conn, READY.to_vec()).await.map_err(text)?;
+        let conn = accept_starttls(&actor, &listener).await?;
         let upgrade = actor.upgrade_to_tls_server(&conn).await;
         // Refused upgrades leave the connection open; failed handshakes closed it already.
         let _ = actor.close(&conn).await;
