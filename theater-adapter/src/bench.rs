@@ -334,3 +334,44 @@ pub fn run_all(options: &Options) -> Result<Vec<(&'static str, Report)>, String>
     }
     Ok(reports)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn round(raw: f64, host: f64) -> Round {
+        Round {
+            raw_throughput: raw,
+            host_throughput: host,
+            raw_round_trips: raw,
+            host_round_trips: host * 0.5,
+        }
+    }
+
+    #[test]
+    fn median_of_odd_even_and_empty() {
+        assert_eq!(median(vec![3.0, 1.0, 2.0]), 2.0);
+        assert_eq!(median(vec![4.0, 1.0, 3.0, 2.0]), 2.5);
+        assert_eq!(median(vec![]), 0.0);
+    }
+
+    #[test]
+    fn the_verdict_is_the_median_of_per_round_ratios_not_of_best_figures() {
+        // Ratios 0.5, 0.9, 1.0: one bad round does not sink the median, one lucky one does
+        // not lift it.
+        let report = Report {
+            rounds: vec![round(100.0, 50.0), round(100.0, 90.0), round(200.0, 200.0)],
+        };
+        assert_eq!(report.throughput_ratios(), vec![0.5, 0.9, 1.0]);
+        assert!((report.throughput_ratio() - 0.9).abs() < 1e-12);
+        assert!((report.ping_pong_ratio() - 0.45).abs() < 1e-12);
+        assert!(!report.meets_targets(), "ping-pong 0.45 is under 0.7");
+        let text = report.to_string();
+        assert!(
+            text.contains("throughput ratio 0.90 (rounds 0.50..1.00"),
+            "{text}"
+        );
+        assert!(text.contains("ping-pong ratio  0.45"), "{text}");
+        assert!(text.contains("MISSED"), "{text}");
+    }
+}

@@ -199,3 +199,43 @@ fn serve_runs_the_actors_of_a_manifest() {
     let status = wait_exit(&mut running.0, Duration::from_secs(10));
     assert!(status.success(), "exit status {status:?}");
 }
+
+#[test]
+fn bench_runs_both_servers_on_both_runtimes_and_reports_median_ratios() {
+    let output = Command::new(BIN)
+        .args([
+            "bench",
+            "--bytes",
+            "262144",
+            "--round-trips",
+            "50",
+            "--rounds",
+            "3",
+        ])
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("run bench");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "bench failed: {stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    for runtime in ["multi-thread tokio runtime", "current-thread tokio runtime"] {
+        assert!(stdout.contains(runtime), "no {runtime} report:\n{stdout}");
+    }
+    assert_eq!(
+        stdout.matches("(medians of 3 rounds)").count(),
+        2,
+        "{stdout}"
+    );
+    // A verdict per target and runtime, whatever this machine measured.
+    assert_eq!(stdout.matches("throughput ratio ").count(), 2, "{stdout}");
+    assert_eq!(stdout.matches("ping-pong ratio ").count(), 2, "{stdout}");
+    let rejected = Command::new(BIN)
+        .args(["bench", "--rounds", "0"])
+        .output()
+        .expect("run bench --rounds 0");
+    assert!(!rejected.status.success());
+    assert!(String::from_utf8_lossy(&rejected.stderr).contains("--rounds"));
+}
