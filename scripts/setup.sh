@@ -15,6 +15,8 @@ dpkg -s wasi-libc >/dev/null 2>&1 || need+=(wasi-libc)
 dpkg -s libclang-rt-14-dev-wasm32 >/dev/null 2>&1 || need+=(libclang-rt-14-dev-wasm32)
 # A client nobody here wrote, for the end-to-end echo test.
 command -v nc >/dev/null 2>&1 || need+=(netcat-openbsd)
+# Erlang/OTP, for the gen_tcp echo server the echo benchmark compares against.
+command -v erl >/dev/null 2>&1 || need+=(erlang-base)
 # /usr/bin/kill, with which the binary's tests send SIGINT and SIGTERM.
 [ -x /usr/bin/kill ] || need+=(procps)
 

@@ -11,6 +11,7 @@ fn main() {
         options.round_trips = 2_000;
         options.rounds = 3;
     }
+    options.erlang = !std::env::args().any(|a| a == "--no-erlang");
     println!(
         "echo benchmark: {} MiB stream, {} round trips of 64 B, {} rounds per runtime",
         options.bytes / (1024 * 1024),

@@ -11,6 +11,11 @@
 //! other, and takes the ratio of the two; the report gives the median ratio over the rounds
 //! (and the lowest and highest), so that one lucky or unlucky run decides nothing.
 //!
+//! When `erl` is installed, each round also measures an Erlang/OTP `gen_tcp` echo server
+//! ([`ERLANG_ECHO`]: one process per connection in `{active, once}` mode) running in its own
+//! VM, and the report adds the wasm echo's ratios to it. It is a reference, not a target: the
+//! VM is another process, so its client always crosses processes.
+//!
 //! [`run_all`] measures on two tokio runtimes: the multi-thread one the binary uses, where
 //! cross-thread wake-ups dominate small messages (on a VM they make even the raw server slow),
 //! and a current-thread one, where the ratio shows the host's CPU cost per byte and per
@@ -43,6 +48,8 @@ pub struct Options {
     pub chunk: usize,
     /// Rounds per runtime (each measures both servers once); at least 1.
     pub rounds: usize,
+    /// Also measure an Erlang/OTP `gen_tcp` echo server (when `erl` is installed).
+    pub erlang: bool,
 }
 
 impl Default for Options {
@@ -52,6 +59,7 @@ impl Default for Options {
             round_trips: 20_000,
             chunk: 64 * 1024,
             rounds: 5,
+            erlang: true,
         }
     }
 }
@@ -67,6 +75,8 @@ pub struct Round {
     pub raw_round_trips: f64,
     /// Host echo actor, round trips per second.
     pub host_round_trips: f64,
+    /// Erlang/OTP `gen_tcp` echo (bytes per second, round trips per second), when measured.
+    pub erlang: Option<(f64, f64)>,
 }
 
 /// The measured rounds of one runtime.
@@ -74,6 +84,8 @@ pub struct Round {
 pub struct Report {
     /// Every round, in order.
     pub rounds: Vec<Round>,
+    /// Why the Erlang server was not measured, when it was not.
+    pub erlang_missing: Option<String>,
 }
 
 /// The median of `values` (the mean of the middle two for an even count); 0 when empty.
@@ -166,8 +178,114 @@ impl fmt::Display for Report {
             "ping-pong ratio  {:.2} (rounds {lo:.2}..{hi:.2}; target >= {PING_PONG_TARGET}: {})",
             self.ping_pong_ratio(),
             verdict(self.ping_pong_ratio(), PING_PONG_TARGET)
+        )?;
+        let erlang: Vec<(f64, f64, &Round)> = self
+            .rounds
+            .iter()
+            .filter_map(|r| r.erlang.map(|(t, p)| (t, p, r)))
+            .collect();
+        if erlang.is_empty() {
+            if let Some(why) = &self.erlang_missing {
+                writeln!(f, "erlang gen_tcp echo: not measured ({why})")?;
+            }
+            return Ok(());
+        }
+        writeln!(
+            f,
+            "erlang gen_tcp echo ({{active, once}}): {:.1} MiB/s, {:.0} round trips/s",
+            mib(median(erlang.iter().map(|e| e.0).collect())),
+            median(erlang.iter().map(|e| e.1).collect())
+        )?;
+        writeln!(
+            f,
+            "wasm echo / erlang gen_tcp: throughput {:.2}, ping-pong {:.2} (median of rounds)",
+            median(erlang.iter().map(|e| e.2.host_throughput / e.0).collect()),
+            median(erlang.iter().map(|e| e.2.host_round_trips / e.1).collect())
         )
     }
+}
+
+/// An Erlang/OTP echo server in the idiom of `gen_tcp`: one process per connection in
+/// `{active, once}` mode (the data mode this handler's `once` copies), 64 KiB buffer,
+/// `nodelay`; it prints `listening on ADDR` once ready. Run with `erl -noshell -eval`.
+pub const ERLANG_ECHO: &str = r#"
+{ok, L} = gen_tcp:listen(0, [binary, {active, false}, {reuseaddr, true}, {nodelay, true},
+                             {ip, {127,0,0,1}}, {backlog, 128}, {buffer, 65536}]),
+{ok, P} = inet:port(L),
+io:format("listening on 127.0.0.1:~p~n", [P]),
+Serve = fun Serve(S) ->
+    ok = inet:setopts(S, [{active, once}]),
+    receive
+        {tcp, S, D} -> ok = gen_tcp:send(S, D), Serve(S);
+        {tcp_closed, S} -> ok;
+        {tcp_error, S, _} -> gen_tcp:close(S)
+    end
+end,
+Accept = fun Accept() ->
+    {ok, S} = gen_tcp:accept(L),
+    Pid = spawn(fun() -> receive go -> Serve(S) end end),
+    ok = gen_tcp:controlling_process(S, Pid),
+    Pid ! go,
+    Accept()
+end,
+Accept().
+"#;
+
+/// The Erlang echo server's process; killed when dropped.
+struct ErlangEcho {
+    child: std::process::Child,
+    address: SocketAddr,
+}
+
+impl Drop for ErlangEcho {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts [`ERLANG_ECHO`]; `Err` says why it is not there (no `erl`, or it did not start).
+fn start_erlang() -> Result<ErlangEcho, String> {
+    use std::io::BufRead;
+    use std::process::{Command, Stdio};
+    let mut child = Command::new("erl")
+        // No scheduler busy-waiting: an idle VM must not take CPU from the other servers'
+        // rounds on this machine.
+        .args(["+sbwt", "none", "+sbwtdcpu", "none", "+sbwtdio", "none"])
+        .args(["-noshell", "-eval", ERLANG_ECHO])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => {
+                "erl is not installed; bash scripts/setup.sh installs erlang-base".to_owned()
+            }
+            _ => format!("cannot run erl: {e}"),
+        })?;
+    let stdout = child.stdout.take().ok_or("erl has no stdout")?;
+    let (line_tx, line_rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut line = String::new();
+        let read = std::io::BufReader::new(stdout).read_line(&mut line);
+        let _ = line_tx.send(read.map(|_| line));
+    });
+    // Owned from here: a failure below kills the VM.
+    let mut echo = ErlangEcho {
+        child,
+        address: SocketAddr::from(([127, 0, 0, 1], 0)),
+    };
+    let line = match line_rx.recv_timeout(Duration::from_secs(30)) {
+        Ok(Ok(line)) => line,
+        Ok(Err(e)) => return Err(format!("reading erl's output: {e}")),
+        Err(_) => return Err("erl did not start within 30 s".into()),
+    };
+    echo.address = line
+        .trim()
+        .strip_prefix("listening on ")
+        .and_then(|a| a.parse().ok())
+        .ok_or_else(|| format!("unexpected first line from erl: {:?}", line.trim()))?;
+    Ok(echo)
 }
 
 /// A raw tokio echo server: one task per connection, 64 KiB reads, `write_all` back.
@@ -265,8 +383,9 @@ async fn ping_pong(address: SocketAddr, round_trips: usize) -> Result<f64, Strin
     Ok(round_trips as f64 / started.elapsed().as_secs_f64())
 }
 
-/// Runs both servers in this process (on the current tokio runtime) and measures them.
-pub async fn run(options: &Options) -> Result<Report, String> {
+/// Runs both servers in this process (on the current tokio runtime) and measures them, and
+/// the echo server at `erlang` (another process) too when given.
+pub async fn run(options: &Options, erlang: Option<SocketAddr>) -> Result<Report, String> {
     let (raw_address, raw_task) = raw_echo_server(options.chunk).await?;
     let component = builtin_echo_component().map_err(|e| e.to_string())?;
     let config = Config {
@@ -298,12 +417,20 @@ pub async fn run(options: &Options) -> Result<Report, String> {
         let host_throughput = throughput(host_address, options.bytes).await?;
         let raw_round_trips = ping_pong(raw_address, options.round_trips).await?;
         let host_round_trips = ping_pong(host_address, options.round_trips).await?;
+        let erlang = match erlang {
+            Some(address) => Some((
+                throughput(address, options.bytes).await?,
+                ping_pong(address, options.round_trips).await?,
+            )),
+            None => None,
+        };
         if round > 0 {
             rounds.push(Round {
                 raw_throughput,
                 host_throughput,
                 raw_round_trips,
                 host_round_trips,
+                erlang,
             });
         }
     }
@@ -311,12 +438,25 @@ pub async fn run(options: &Options) -> Result<Report, String> {
     raw_task.abort();
     // Give the aborted listener a moment to go away before the runtime is reused.
     tokio::time::sleep(Duration::from_millis(10)).await;
-    Ok(Report { rounds })
+    Ok(Report {
+        rounds,
+        erlang_missing: None,
+    })
 }
 
 /// Measures on a multi-thread runtime (2 workers, as `theater-tcp serve` on 2 cores) and on a
 /// current-thread runtime; returns `(runtime name, report)` pairs. Call it outside a runtime.
 pub fn run_all(options: &Options) -> Result<Vec<(&'static str, Report)>, String> {
+    // One Erlang VM for both runtimes' rounds; it stops when this function returns.
+    let (erlang, erlang_missing) = if options.erlang {
+        match start_erlang() {
+            Ok(echo) => (Some(echo), None),
+            Err(why) => (None, Some(why)),
+        }
+    } else {
+        (None, Some("--no-erlang".to_owned()))
+    };
+    let erlang_address = erlang.as_ref().map(|e| e.address);
     let mut reports = Vec::new();
     for name in ["multi-thread", "current-thread"] {
         let mut builder = if name == "multi-thread" {
@@ -330,8 +470,11 @@ pub fn run_all(options: &Options) -> Result<Vec<(&'static str, Report)>, String>
             .enable_all()
             .build()
             .map_err(|e| format!("cannot start a tokio runtime: {e}"))?;
-        reports.push((name, runtime.block_on(run(options))?));
+        let mut report = runtime.block_on(run(options, erlang_address))?;
+        report.erlang_missing = erlang_missing.clone();
+        reports.push((name, report));
     }
+    drop(erlang);
     Ok(reports)
 }
 
@@ -345,6 +488,7 @@ mod tests {
             host_throughput: host,
             raw_round_trips: raw,
             host_round_trips: host * 0.5,
+            erlang: None,
         }
     }
 
@@ -361,6 +505,7 @@ mod tests {
         // not lift it.
         let report = Report {
             rounds: vec![round(100.0, 50.0), round(100.0, 90.0), round(200.0, 200.0)],
+            erlang_missing: Some("--no-erlang".into()),
         };
         assert_eq!(report.throughput_ratios(), vec![0.5, 0.9, 1.0]);
         assert!((report.throughput_ratio() - 0.9).abs() < 1e-12);
@@ -373,5 +518,30 @@ mod tests {
         );
         assert!(text.contains("ping-pong ratio  0.45"), "{text}");
         assert!(text.contains("MISSED"), "{text}");
+        assert!(
+            text.contains("erlang gen_tcp echo: not measured (--no-erlang)"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn the_erlang_figures_are_medians_against_the_wasm_echo() {
+        let mut rounds = vec![round(100.0, 80.0), round(100.0, 90.0), round(100.0, 100.0)];
+        for (r, e) in rounds
+            .iter_mut()
+            .zip([(40.0, 20.0), (45.0, 45.0), (50.0, 100.0)])
+        {
+            r.erlang = Some(e);
+        }
+        let text = Report {
+            rounds,
+            erlang_missing: None,
+        }
+        .to_string();
+        // Throughput ratios 2.0, 2.0, 2.0; ping-pong 40/20, 45/45, 50/100.
+        assert!(
+            text.contains("wasm echo / erlang gen_tcp: throughput 2.00, ping-pong 1.00"),
+            "{text}"
+        );
     }
 }

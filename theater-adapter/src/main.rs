@@ -65,6 +65,10 @@ struct BenchArgs {
     #[arg(long, default_value_t = bench::Options::default().rounds as u64, value_name = "N",
           value_parser = clap::value_parser!(u64).range(1..=1000))]
     rounds: u64,
+    /// Do not start the Erlang/OTP gen_tcp echo server the figures are also compared with
+    /// (it runs only when `erl` is installed).
+    #[arg(long)]
+    no_erlang: bool,
 }
 
 fn main() -> ExitCode {
@@ -95,6 +99,7 @@ fn main() -> ExitCode {
                 bytes: args.bytes,
                 round_trips: args.round_trips,
                 rounds: usize::try_from(args.rounds).unwrap_or(1),
+                erlang: !args.no_erlang,
                 ..bench::Options::default()
             };
             bench::run_all(&options).map(|reports| {

@@ -232,6 +232,18 @@ fn bench_runs_both_servers_on_both_runtimes_and_reports_median_ratios() {
     // A verdict per target and runtime, whatever this machine measured.
     assert_eq!(stdout.matches("throughput ratio ").count(), 2, "{stdout}");
     assert_eq!(stdout.matches("ping-pong ratio ").count(), 2, "{stdout}");
+    // With Erlang/OTP installed (scripts/setup.sh installs it), its gen_tcp echo is measured
+    // too; without, the report says why not.
+    let erlang = Command::new("erl")
+        .args(["-noshell", "-eval", "halt()."])
+        .status()
+        .is_ok_and(|s| s.success());
+    let line = if erlang {
+        "wasm echo / erlang gen_tcp: throughput "
+    } else {
+        "erlang gen_tcp echo: not measured (erl is not installed"
+    };
+    assert_eq!(stdout.matches(line).count(), 2, "{stdout}");
     let rejected = Command::new(BIN)
         .args(["bench", "--rounds", "0"])
         .output()
