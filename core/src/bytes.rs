@@ -47,23 +47,18 @@ mod tests {
     use crate::{Call, IoEvent, Reply};
 
     #[test]
-    fn json_keeps_bytes_as_an_array_of_numbers_and_reads_them_back() {
+    fn json_keeps_bytes_as_an_array_of_numbers_and_reads_them_back() -> serde_json::Result<()> {
         let call = Call::Send {
             connection: "conn-1".into(),
             data: vec![0, 1, 255],
         };
-        let json = serde_json::to_string(&call).expect("serialize");
+        let json = serde_json::to_string(&call)?;
         assert!(json.contains("[0,1,255]"), "{json}");
-        assert_eq!(
-            serde_json::from_str::<Call>(&json).expect("read back"),
-            call
-        );
+        assert_eq!(serde_json::from_str::<Call>(&json)?, call);
         let reply = Reply::Data(b"hi".to_vec());
-        let json = serde_json::to_string(&reply).expect("serialize");
-        assert_eq!(
-            serde_json::from_str::<Reply>(&json).expect("read back"),
-            reply
-        );
+        let json = serde_json::to_string(&reply)?;
+        assert_eq!(serde_json::from_str::<Reply>(&json)?, reply);
+        Ok(())
     }
 
     #[test]
