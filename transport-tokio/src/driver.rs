@@ -185,6 +185,23 @@ thread_local! {
     static IN_CORE: Cell<bool> = const { Cell::new(false) };
 }
 
+/// Marks this thread as holding a driver's lock until dropped (also when the core panics, so
+/// that the thread does not stay marked).
+struct InCore;
+
+impl InCore {
+    fn enter() -> InCore {
+        IN_CORE.set(true);
+        InCore
+    }
+}
+
+impl Drop for InCore {
+    fn drop(&mut self) {
+        IN_CORE.set(false);
+    }
+}
+
 /// The driver's state behind one lock, shared by every task that feeds the core: an actor's
 /// call or callback result, and a connection's I/O report, are handled at once in the task
 /// that produced them (no hop through a driver task), and the outputs are routed from there.
@@ -210,10 +227,10 @@ impl<N: Network> Shared<N> {
         if state.stopped {
             return None;
         }
-        IN_CORE.set(true);
+        let in_core = InCore::enter();
         let result = f(&mut state);
         state.drain();
-        IN_CORE.set(false);
+        drop(in_core);
         let next = state.handler.poll_timeout();
         let earlier = match (next, state.armed) {
             (Some(next), Some(armed)) => next < armed,
