@@ -8,42 +8,13 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
+mod support;
+use support::{guard, listen, ok, start_on as start};
 use theater_tcp_core::{Callback, Config, Error, Exports};
 use theater_tcp_tokio::scenarios::Pattern;
-use theater_tcp_tokio::{ActorHandle, Driver, DriverHandle, NetListener, Network, TokioNetwork};
+use theater_tcp_tokio::{ActorHandle, NetListener, Network, TokioNetwork};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::time::timeout;
-
-/// Hang guard for a step that must happen; never a timing assertion.
-const GUARD: Duration = Duration::from_secs(60);
-
-async fn guard<T>(what: &str, f: impl Future<Output = T>) -> T {
-    match timeout(GUARD, f).await {
-        Ok(v) => v,
-        Err(_) => panic!("hang guard: {what} did not happen within {GUARD:?}"),
-    }
-}
-
-fn start<N: Network>(config: Config, network: N) -> DriverHandle {
-    match Driver::start(config, network) {
-        Ok(d) => d,
-        Err(e) => panic!("driver did not start: {e}"),
-    }
-}
-
-fn ok<T, E: std::fmt::Display>(what: &str, r: Result<T, E>) -> T {
-    match r {
-        Ok(v) => v,
-        Err(e) => panic!("{what}: {e}"),
-    }
-}
-
-async fn listen(actor: &ActorHandle) -> (String, SocketAddr) {
-    let listener = ok("listen", actor.listen("127.0.0.1:0").await);
-    let local = ok("local-address", actor.local_address(&listener).await);
-    (listener, ok("address", local.parse()))
-}
 
 /// A listener, a peer connected to it, and the accepted, activated (passive) connection.
 async fn accepted(actor: &ActorHandle) -> (String, TcpStream) {

@@ -3,38 +3,13 @@
 //! driver's timer even when it is earlier than the one the timer sleeps for.
 
 use std::future::Future;
-use std::net::SocketAddr;
 use std::pin::pin;
 use std::task::{Context, Poll, Waker};
-use std::time::Duration;
+mod support;
+use support::{guard, listen, ok, start_on};
 use theater_tcp_core::{Call, Config, Error, Exports};
-use theater_tcp_tokio::{ActorHandle, Driver, DriverHandle, TokioNetwork};
+use theater_tcp_tokio::{ActorHandle, TokioNetwork};
 use tokio::net::TcpStream;
-use tokio::time::timeout;
-
-/// Hang guard for a step that must happen; never a timing assertion.
-const GUARD: Duration = Duration::from_secs(60);
-
-async fn guard<T>(what: &str, f: impl Future<Output = T>) -> T {
-    match timeout(GUARD, f).await {
-        Ok(v) => v,
-        Err(_) => panic!("hang guard: {what} did not happen within {GUARD:?}"),
-    }
-}
-
-fn start(config: Config) -> DriverHandle {
-    match Driver::start(config, TokioNetwork) {
-        Ok(d) => d,
-        Err(e) => panic!("driver did not start: {e}"),
-    }
-}
-
-fn ok<T, E: std::fmt::Display>(what: &str, r: Result<T, E>) -> T {
-    match r {
-        Ok(v) => v,
-        Err(e) => panic!("{what}: {e}"),
-    }
-}
 
 /// Polls `f` once, with a waker that does nothing: `Some` when it finished without waiting.
 fn poll_once<F: Future>(f: F) -> Option<F::Output> {
@@ -47,9 +22,7 @@ fn poll_once<F: Future>(f: F) -> Option<F::Output> {
 
 /// A listener, a peer connected to it, and the accepted, activated (passive) connection.
 async fn accepted(actor: &ActorHandle) -> (String, String, TcpStream) {
-    let listener = ok("listen", actor.listen("127.0.0.1:0").await);
-    let local = ok("local-address", actor.local_address(&listener).await);
-    let addr: SocketAddr = ok("address", local.parse());
+    let (listener, addr) = listen(actor).await;
     let peer = ok("peer connect", TcpStream::connect(addr).await);
     let conn = ok("accept", guard("accept", actor.accept(&listener)).await);
     ok("activate", actor.activate(&conn).await);
@@ -59,7 +32,7 @@ async fn accepted(actor: &ActorHandle) -> (String, String, TcpStream) {
 // A current-thread runtime: no other task can run while the test polls once.
 #[tokio::test(flavor = "current_thread")]
 async fn calls_the_core_completes_at_once_return_on_their_first_poll() {
-    let driver = start(Config::default());
+    let driver = start_on(Config::default(), TokioNetwork);
     let exports = Exports {
         on_data: true,
         ..Exports::default()
@@ -85,7 +58,7 @@ async fn calls_the_core_completes_at_once_return_on_their_first_poll() {
 
 #[tokio::test]
 async fn a_deadline_set_from_an_actor_task_wakes_the_driver_timer() {
-    let driver = start(Config::default());
+    let driver = start_on(Config::default(), TokioNetwork);
     let actor = driver.actor("a", Exports::default());
     let (_listener, conn, _peer) = accepted(&actor).await;
     // No timer is armed before this call; the peer never writes.
@@ -103,7 +76,7 @@ async fn a_deadline_set_from_an_actor_task_wakes_the_driver_timer() {
 
 #[tokio::test]
 async fn an_earlier_deadline_preempts_the_one_the_timer_sleeps_for() {
-    let driver = start(Config::default());
+    let driver = start_on(Config::default(), TokioNetwork);
     let slow = driver.actor("slow", Exports::default());
     let fast = driver.actor("fast", Exports::default());
     let (_l1, slow_conn, _p1) = accepted(&slow).await;

@@ -8,36 +8,19 @@ use rcgen::{
 };
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName};
 use rustls::{ClientConfig, RootCertStore, ServerConfig};
-use std::future::Future;
 use std::io::Write;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
+mod support;
+use support::{guard, listen, ok, start_on};
 use theater_tcp_core::{Callback, ClientTls, Config, Error, Exports, ServerTls};
 use theater_tcp_tokio::{
     ActorHandle, CallbackEvent, Driver, DriverHandle, StartError, TokioNetwork, provider,
 };
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::time::timeout;
 use tokio_rustls::{TlsAcceptor, TlsConnector};
-
-const GUARD: Duration = Duration::from_secs(60);
-
-async fn guard<T>(what: &str, f: impl Future<Output = T>) -> T {
-    match timeout(GUARD, f).await {
-        Ok(v) => v,
-        Err(_) => panic!("hang guard: {what} did not happen within {GUARD:?}"),
-    }
-}
-
-fn ok<T, E: std::fmt::Display>(what: &str, r: Result<T, E>) -> T {
-    match r {
-        Ok(v) => v,
-        Err(e) => panic!("{what}: {e}"),
-    }
-}
 
 /// A CA and a server certificate for `localhost` and `127.0.0.1`, as PEM files and as DER.
 struct Pki {
@@ -138,13 +121,7 @@ impl Pki {
 }
 
 fn start(config: Config) -> DriverHandle {
-    ok("driver start", Driver::start(config, TokioNetwork))
-}
-
-async fn listen(actor: &ActorHandle) -> (String, SocketAddr) {
-    let listener = ok("listen", actor.listen("127.0.0.1:0").await);
-    let local = ok("local-address", actor.local_address(&listener).await);
-    (listener, ok("address", local.parse()))
+    start_on(config, TokioNetwork)
 }
 
 /// Receives until a CRLF-terminated line is complete (the peers here wait for answers, so

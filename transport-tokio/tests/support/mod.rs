@@ -1,0 +1,40 @@
+//! Helpers shared by the driver's integration tests. Each test binary uses a subset.
+#![allow(dead_code)]
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::time::Duration;
+use theater_tcp_core::Config;
+use theater_tcp_tokio::{ActorHandle, Driver, DriverHandle, Network};
+use tokio::time::timeout;
+
+/// Hang guard for a step that must happen; never a timing assertion.
+pub const GUARD: Duration = Duration::from_secs(60);
+
+/// `f`, or a panic naming `what` if it hangs past [`GUARD`].
+pub async fn guard<T>(what: &str, f: impl Future<Output = T>) -> T {
+    match timeout(GUARD, f).await {
+        Ok(v) => v,
+        Err(_) => panic!("hang guard: {what} did not happen within {GUARD:?}"),
+    }
+}
+
+/// The value, or a panic naming `what` and the error.
+pub fn ok<T, E: std::fmt::Display>(what: &str, r: Result<T, E>) -> T {
+    match r {
+        Ok(v) => v,
+        Err(e) => panic!("{what}: {e}"),
+    }
+}
+
+/// A driver on `network`.
+pub fn start_on<N: Network>(config: Config, network: N) -> DriverHandle {
+    ok("driver start", Driver::start(config, network))
+}
+
+/// A listener on 127.0.0.1 and its address.
+pub async fn listen(actor: &ActorHandle) -> (String, SocketAddr) {
+    let listener = ok("listen", actor.listen("127.0.0.1:0").await);
+    let local = ok("local-address", actor.local_address(&listener).await);
+    (listener, ok("address", local.parse()))
+}
