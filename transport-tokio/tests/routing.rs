@@ -7,7 +7,7 @@ use std::pin::pin;
 use std::task::{Context, Poll, Waker};
 mod support;
 use support::{guard, listen, ok, start_on};
-use theater_tcp_core::{Call, Config, Error, Exports};
+use theater_tcp_core::{Call, Config, Error, Exports, Reply};
 use theater_tcp_tokio::{ActorHandle, TokioNetwork};
 use tokio::net::TcpStream;
 
@@ -27,6 +27,17 @@ async fn accepted(actor: &ActorHandle) -> (String, String, TcpStream) {
     let conn = ok("accept", guard("accept", actor.accept(&listener)).await);
     ok("activate", actor.activate(&conn).await);
     (listener, conn, peer)
+}
+
+/// `receive-timeout(conn, 10, ms)` as `actor`.
+async fn receive_timeout(actor: &ActorHandle, connection: String, ms: u64) -> Result<Reply, Error> {
+    actor
+        .call(Call::ReceiveTimeout {
+            connection,
+            max: 10,
+            ms,
+        })
+        .await
 }
 
 // A current-thread runtime: no other task can run while the test polls once.
@@ -62,15 +73,7 @@ async fn a_deadline_set_from_an_actor_task_wakes_the_driver_timer() {
     let actor = driver.actor("a", Exports::default());
     let (_listener, conn, _peer) = accepted(&actor).await;
     // No timer is armed before this call; the peer never writes.
-    let result = guard(
-        "receive-timeout",
-        actor.call(Call::ReceiveTimeout {
-            connection: conn,
-            max: 10,
-            ms: 50,
-        }),
-    )
-    .await;
+    let result = guard("receive-timeout", receive_timeout(&actor, conn, 50)).await;
     assert!(matches!(result, Err(Error::ReceiveTimedOut)), "{result:?}");
 }
 
@@ -82,23 +85,12 @@ async fn an_earlier_deadline_preempts_the_one_the_timer_sleeps_for() {
     let (_l1, slow_conn, _p1) = accepted(&slow).await;
     let (_l2, fast_conn, _p2) = accepted(&fast).await;
     // The timer first sleeps for an hour away...
-    let waiting = tokio::spawn(async move {
-        slow.call(Call::ReceiveTimeout {
-            connection: slow_conn,
-            max: 10,
-            ms: 3_600_000,
-        })
-        .await
-    });
+    let waiting = tokio::spawn(async move { receive_timeout(&slow, slow_conn, 3_600_000).await });
     tokio::task::yield_now().await;
     // ...then a 50 ms deadline must fire long before the guard.
     let result = guard(
         "the earlier receive-timeout",
-        fast.call(Call::ReceiveTimeout {
-            connection: fast_conn,
-            max: 10,
-            ms: 50,
-        }),
+        receive_timeout(&fast, fast_conn, 50),
     )
     .await;
     assert!(matches!(result, Err(Error::ReceiveTimedOut)), "{result:?}");
