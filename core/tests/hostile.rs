@@ -200,6 +200,31 @@ fn step() -> impl Strategy<Value = Step> {
     ]
 }
 
+/// The connection or listener id a call names (none for `connect` and `listen`).
+fn id_field(call: &mut Call) -> Option<&mut String> {
+    match call {
+        Call::Accept { listener } | Call::CloseListener { listener } => Some(listener),
+        Call::LocalAddress { id } => Some(id),
+        Call::Activate { connection }
+        | Call::SetActive { connection, .. }
+        | Call::Transfer { connection, .. }
+        | Call::TransferAsync { connection, .. }
+        | Call::PeerAddress { connection }
+        | Call::Send { connection, .. }
+        | Call::Receive { connection, .. }
+        | Call::ReceiveTimeout { connection, .. }
+        | Call::Close { connection }
+        | Call::Abort { connection }
+        | Call::Shutdown { connection, .. }
+        | Call::UpgradeToTlsServer { connection }
+        | Call::UpgradeToTlsClient { connection, .. }
+        | Call::SetOption { connection, .. }
+        | Call::TlsInfo { connection }
+        | Call::ConnectionStats { connection } => Some(connection),
+        Call::Connect { .. } | Call::Listen { .. } => None,
+    }
+}
+
 /// The core, a honest transport that holds the commands it was given, and the bookkeeping of
 /// what must complete exactly once.
 struct Rig {
@@ -280,115 +305,20 @@ impl Rig {
         }
     }
 
-    /// The actor that owns the connection or listener a call names, if the core knows one.
-    fn owner_of(&self, call: &Call) -> Option<ActorId> {
-        let text = match call {
-            Call::Activate { connection }
-            | Call::SetActive { connection, .. }
-            | Call::Transfer { connection, .. }
-            | Call::TransferAsync { connection, .. }
-            | Call::Send { connection, .. }
-            | Call::Receive { connection, .. }
-            | Call::ReceiveTimeout { connection, .. }
-            | Call::Close { connection }
-            | Call::Abort { connection }
-            | Call::Shutdown { connection, .. }
-            | Call::UpgradeToTlsServer { connection }
-            | Call::UpgradeToTlsClient { connection, .. }
-            | Call::SetOption { connection, .. }
-            | Call::PeerAddress { connection }
-            | Call::TlsInfo { connection }
-            | Call::ConnectionStats { connection } => connection,
-            _ => return None,
-        };
-        match ObjectId::parse(text) {
+    /// The actor that owns the connection a call names, if the core knows one.
+    fn owner_of(&self, call: &mut Call) -> Option<ActorId> {
+        match ObjectId::parse(id_field(call)?) {
             Ok(ObjectId::Connection(id)) => self.core.connection_owner(id).cloned(),
             _ => None,
         }
     }
 
-    fn resolve_call(&self, call: Call) -> Call {
-        let r = |t: String| self.resolve(t);
-        match call {
-            Call::Accept { listener } => Call::Accept {
-                listener: r(listener),
-            },
-            Call::CloseListener { listener } => Call::CloseListener {
-                listener: r(listener),
-            },
-            Call::Activate { connection } => Call::Activate {
-                connection: r(connection),
-            },
-            Call::SetActive { connection, mode } => Call::SetActive {
-                connection: r(connection),
-                mode,
-            },
-            Call::Transfer { connection, target } => Call::Transfer {
-                connection: r(connection),
-                target,
-            },
-            Call::TransferAsync { connection, target } => Call::TransferAsync {
-                connection: r(connection),
-                target,
-            },
-            Call::PeerAddress { connection } => Call::PeerAddress {
-                connection: r(connection),
-            },
-            Call::Send { connection, data } => Call::Send {
-                connection: r(connection),
-                data,
-            },
-            Call::Receive { connection, max } => Call::Receive {
-                connection: r(connection),
-                max,
-            },
-            Call::ReceiveTimeout {
-                connection,
-                max,
-                ms,
-            } => Call::ReceiveTimeout {
-                connection: r(connection),
-                max,
-                ms,
-            },
-            Call::Close { connection } => Call::Close {
-                connection: r(connection),
-            },
-            Call::Abort { connection } => Call::Abort {
-                connection: r(connection),
-            },
-            Call::Shutdown { connection, how } => Call::Shutdown {
-                connection: r(connection),
-                how,
-            },
-            Call::UpgradeToTlsServer { connection } => Call::UpgradeToTlsServer {
-                connection: r(connection),
-            },
-            Call::UpgradeToTlsClient {
-                connection,
-                server_name,
-            } => Call::UpgradeToTlsClient {
-                connection: r(connection),
-                server_name,
-            },
-            Call::SetOption {
-                connection,
-                name,
-                value,
-            } => Call::SetOption {
-                connection: r(connection),
-                name,
-                value,
-            },
-            Call::LocalAddress { id } => Call::LocalAddress { id: r(id) },
-            Call::TlsInfo { connection } => Call::TlsInfo {
-                connection: r(connection),
-            },
-            Call::ConnectionStats { connection } => Call::ConnectionStats {
-                connection: r(connection),
-            },
-            other @ (Call::Connect { .. } | Call::Listen { .. }) => other,
+    /// The call with its `@k` / `%k` id resolved.
+    fn resolve_call(&self, mut call: Call) -> Call {
+        if let Some(id) = id_field(&mut call) {
+            *id = self.resolve(std::mem::take(id));
         }
+        call
     }
 
     fn input(&mut self, input: Input) -> Result<(), TestCaseError> {
@@ -527,10 +457,10 @@ impl Rig {
                 })
             }
             Step::Call(actor, call) => {
-                let call = self.resolve_call(call);
+                let mut call = self.resolve_call(call);
                 // `None`: whoever owns what the call names (most calls of a real actor).
                 let actor = actor
-                    .or_else(|| self.owner_of(&call))
+                    .or_else(|| self.owner_of(&mut call))
                     .unwrap_or_else(|| ActorId::from(ACTORS[0]));
                 self.input(Input::Call { actor, call })
             }
