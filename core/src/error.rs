@@ -120,6 +120,8 @@ pub enum Error {
         /// The rejected value.
         value: String,
     },
+    /// `transfer` while a STARTTLS upgrade of the connection is in progress.
+    Upgrading(String),
 }
 
 impl fmt::Display for Error {
@@ -209,6 +211,7 @@ impl fmt::Display for Error {
             InvalidOptionValue { name, value } => {
                 write!(f, "Invalid value '{value}' for option '{name}'")
             }
+            Upgrading(id) => write!(f, "Connection {id} is upgrading to TLS"),
         }
     }
 }

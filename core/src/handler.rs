@@ -666,6 +666,12 @@ impl Handler {
         let Some(conn) = self.conns.get_mut(&id) else {
             return Err(Error::ConnectionNotFound(text.to_owned()));
         };
+        // The upgrade's caller waits on this connection's handshake: it stays where it is.
+        if let ConnState::Open(open) = &conn.state
+            && matches!(open.tls, Tls::Upgrading { .. })
+        {
+            return Err(Error::Upgrading(text.to_owned()));
+        }
         // Delivery to the old owner stops here; an `on-data` already running finishes, and no
         // other starts before it returns (`delivering` stays set across the change of owner).
         conn.owner = target.clone();

@@ -449,6 +449,37 @@ fn tls_upgrading() -> Fixture {
     f
 }
 
+/// A STARTTLS upgrade requested behind a send the transport has no room for yet: the
+/// handshake has not started, and the upgrade is in progress all the same.
+fn tls_upgrade_queued() -> Fixture {
+    let mut f = passive_on(Config {
+        write_buffer: 16,
+        ..with_tls()
+    });
+    let conn = f.conn();
+    // 16 bytes go to the transport, 16 wait for room.
+    let send = f.rig.call(
+        "a",
+        Call::Send {
+            connection: f.id.clone(),
+            data: vec![b'x'; 32],
+        },
+    );
+    assert_eq!(f.rig.result(send), None, "the send should wait for room");
+    let call = f.rig.call(
+        "a",
+        Call::UpgradeToTlsServer {
+            connection: f.id.clone(),
+        },
+    );
+    assert_eq!(f.rig.result(call), None, "the upgrade should wait");
+    let started = f.rig.commands_where(
+        |c| matches!(c, Command::StartTls { connection, .. } if *connection == conn),
+    );
+    assert!(started.is_empty(), "the handshake should wait for the send");
+    f
+}
+
 impl Fixture {
     fn conn(&self) -> ConnId {
         match ObjectId::parse(&self.id) {
@@ -864,6 +895,12 @@ fn rows() -> Vec<Row> {
             "Actor nobody not found"),
         ("transfer-async to an unknown actor", buffered, "a", transfer_async("nobody"),
             "Actor nobody not found"),
+        ("transfer while the handshake of an upgrade runs", tls_upgrading, "a", transfer("b"),
+            "Connection {id} is upgrading to TLS"),
+        ("transfer-async while the handshake of an upgrade runs", tls_upgrading, "a", transfer_async("b"),
+            "Connection {id} is upgrading to TLS"),
+        ("transfer while an upgrade waits for its plaintext sends", tls_upgrade_queued, "a", transfer("c"),
+            "Connection {id} is upgrading to TLS"),
         ("transfer of a pending connection to an unnamed actor", pending, "a", transfer(""),
             "Actor  not found"),
         ("transfer to an actor that has stopped", passive_after_d_stopped, "a", transfer("d"),

@@ -399,3 +399,59 @@ fn failed_implicit_handshakes_free_their_backlog_places() {
     });
     assert_eq!(rig.result(accept), Some(Ok(Reply::Id(conn.to_string()))));
 }
+
+#[test]
+fn a_transfer_during_an_upgrade_is_refused_and_the_upgrade_goes_on() {
+    let mut rig = rig_with(tls_config());
+    rig.start("b", PUSH);
+    let conn = rig.open("a");
+    let up = rig.call(
+        "a",
+        Call::UpgradeToTlsServer {
+            connection: conn.to_string(),
+        },
+    );
+    assert!(rig.commands.contains(&Command::StartTls {
+        connection: conn,
+        role: TlsRole::Server,
+    }));
+    for call in [
+        Call::Transfer {
+            connection: conn.to_string(),
+            target: "b".into(),
+        },
+        Call::TransferAsync {
+            connection: conn.to_string(),
+            target: "b".into(),
+        },
+    ] {
+        assert_eq!(
+            rig.call_now("a", call),
+            Err(Error::Upgrading(conn.to_string()))
+        );
+    }
+    assert_eq!(
+        Error::Upgrading(conn.to_string()).to_string(),
+        format!("Connection {conn} is upgrading to TLS")
+    );
+    // Unchanged: still `a`'s, no callback for `b`, and the upgrade completes for `a`.
+    assert_eq!(rig.handler.connection_owner(conn), Some(&ActorId::new("a")));
+    assert!(rig.callbacks("b").is_empty());
+    rig.io(IoEvent::TlsEstablished {
+        connection: conn,
+        info: info(),
+    });
+    assert_eq!(rig.result(up), Some(Ok(Reply::Unit)));
+    // Once secured, the connection may move.
+    assert_eq!(
+        rig.call_now(
+            "a",
+            Call::TransferAsync {
+                connection: conn.to_string(),
+                target: "b".into(),
+            },
+        ),
+        Ok(Reply::Unit)
+    );
+    assert_eq!(rig.handler.connection_owner(conn), Some(&ActorId::new("b")));
+}
