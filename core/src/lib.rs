@@ -25,6 +25,7 @@ mod state;
 mod time;
 mod timers;
 mod trace;
+mod transition;
 
 pub use address::{AddressPattern, AddressPolicy, Host, HostPort, NameVerdict};
 pub use call::{Call, Callback, ConnectionStats, Exports, Notice, Reply, TlsInfo};
@@ -35,6 +36,9 @@ pub use ids::{ActorId, CallId, CallbackId, ConnId, ListenerId, ObjectId, Resolve
 pub use io::{Command, IoEvent, SocketOption, StreamEnd, TlsRole};
 pub use time::Instant;
 pub use trace::{Input, Output};
+pub use transition::{
+    ConnectionPhase, DataMode, ListenerPhase, ReadRequest, ReadSide, TlsPhase, Transition,
+};
 
 #[cfg(feature = "testkit")]
 pub mod testkit;

@@ -1,10 +1,15 @@
 //! The lifecycles of listeners and connections: one enum each, data inside the variants.
+//! They change only through the `set_*` functions of `handler/transitions.rs`.
 
 use crate::buffer::RxBuffer;
 use crate::call::TlsInfo;
+use crate::error::Error;
 use crate::ids::{ActorId, CallId, CallbackId, ConnId, ListenerId};
 use crate::io::{StreamEnd, TlsRole};
 use crate::time::Instant;
+use crate::transition::{
+    ConnectionPhase, DataMode, ListenerPhase, ReadRequest, ReadSide, TlsPhase,
+};
 use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -13,6 +18,16 @@ use std::time::Duration;
 pub(crate) struct Listener {
     pub(crate) owner: ActorId,
     pub(crate) state: ListenerState,
+}
+
+impl ListenerState {
+    pub(crate) fn phase(&self) -> ListenerPhase {
+        match self {
+            ListenerState::Resolving { .. } => ListenerPhase::Resolving,
+            ListenerState::Binding { .. } => ListenerPhase::Binding,
+            ListenerState::Listening(_) => ListenerPhase::Listening,
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -55,11 +70,7 @@ pub(crate) struct Connection {
     pub(crate) epoch: u64,
     pub(crate) peer: Option<SocketAddr>,
     pub(crate) local: Option<SocketAddr>,
-    /// The listener that accepted it, while it is queued or handshaking there.
-    pub(crate) listener: Option<ListenerId>,
     pub(crate) state: ConnState,
-    /// TLS negotiated on accept, kept until the pending connection opens.
-    pub(crate) pending_tls: Option<Box<TlsInfo>>,
     pub(crate) bytes_in: u64,
     pub(crate) bytes_out: u64,
     pub(crate) chunks_delivered: u64,
@@ -84,44 +95,69 @@ pub(crate) enum ConnState {
     },
     /// Implicit TLS right after connect or accept.
     Handshaking { origin: HandshakeOrigin },
-    /// Accepted; `queued` while it waits in its listener's queue (not yet seen by the actor).
-    Pending { queued: bool },
+    /// Accepted. `queued_at`: the listener whose queue holds it, while no actor has seen it;
+    /// `tls`: negotiated on accept, kept until the connection opens.
+    Pending {
+        queued_at: Option<ListenerId>,
+        tls: Option<Box<TlsInfo>>,
+    },
     /// Activated or transferred: data flows.
     Open(Box<Open>),
 }
 
-/// Data modes. `Credit(n)` is Erlang's `{active, N}`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Mode {
-    Passive,
-    Active,
-    Once,
-    Credit(u16),
-}
-
-impl Mode {
-    pub(crate) const MAX_CREDIT: u32 = 32767;
-
-    pub(crate) fn pushes(self) -> bool {
-        self != Mode::Passive
+impl ConnState {
+    /// Accepted and handed to nobody yet, in `listener`'s queue.
+    pub(crate) fn queued(listener: ListenerId) -> ConnState {
+        ConnState::Pending {
+            queued_at: Some(listener),
+            tls: None,
+        }
     }
 
-    pub(crate) fn name(self) -> String {
+    /// The listener that accepted it, while it is queued or handshaking there.
+    pub(crate) fn listener(&self) -> Option<ListenerId> {
         match self {
-            Mode::Passive => "passive".into(),
-            Mode::Active => "active".into(),
-            Mode::Once => "once".into(),
-            Mode::Credit(n) => n.to_string(),
+            ConnState::Handshaking {
+                origin: HandshakeOrigin::Accept(l),
+            }
+            | ConnState::Pending {
+                queued_at: Some(l), ..
+            } => Some(*l),
+            _ => None,
+        }
+    }
+
+    /// Whether its owner can see it (and call on it).
+    pub(crate) fn visible(&self) -> bool {
+        matches!(
+            self,
+            ConnState::Pending {
+                queued_at: None,
+                ..
+            } | ConnState::Open(_)
+        )
+    }
+
+    pub(crate) fn phase(&self) -> ConnectionPhase {
+        match self {
+            ConnState::Resolving { .. } => ConnectionPhase::Resolving,
+            ConnState::Connecting { .. } => ConnectionPhase::Connecting,
+            ConnState::Handshaking { .. } => ConnectionPhase::Handshaking,
+            ConnState::Pending {
+                queued_at: Some(_), ..
+            } => ConnectionPhase::Queued,
+            ConnState::Pending { .. } => ConnectionPhase::Pending,
+            ConnState::Open(_) => ConnectionPhase::Open,
         }
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum ReadState {
-    Idle,
-    InFlight,
-    /// `CancelRead` sent; waiting for `ReadCancelled` or the read's outcome.
-    Cancelling,
+impl DataMode {
+    pub(crate) const MAX_CREDIT: u32 = 32767;
+
+    pub(crate) fn pushes(self) -> bool {
+        self != DataMode::Passive
+    }
 }
 
 #[derive(Debug)]
@@ -137,6 +173,78 @@ pub(crate) enum Tls {
         started: bool,
     },
     Secure(Box<TlsInfo>),
+}
+
+impl Tls {
+    pub(crate) fn phase(&self) -> TlsPhase {
+        match self {
+            Tls::Plain => TlsPhase::Plain,
+            Tls::Upgrading { started: false, .. } => TlsPhase::UpgradeRequested,
+            Tls::Upgrading { started: true, .. } => TlsPhase::Handshaking,
+            Tls::Secure(_) => TlsPhase::Secure,
+        }
+    }
+}
+
+/// How the stream ends for the actor once the buffer is empty.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum EndOfStream {
+    /// The peer's FIN (or the actor's own `shutdown(read)`): `receive` returns an empty list,
+    /// `on-close(eof)`.
+    Clean,
+    /// Anything else: the `on-close` reason, and the error of a `receive`.
+    Failed(String),
+}
+
+impl EndOfStream {
+    pub(crate) fn reason(&self) -> String {
+        match self {
+            EndOfStream::Clean => "eof".into(),
+            EndOfStream::Failed(reason) => reason.clone(),
+        }
+    }
+}
+
+impl ReadSide {
+    /// The transport's read request (none once the side ended).
+    pub(crate) fn request(&self) -> ReadRequest {
+        match self {
+            ReadSide::Open(r) | ReadSide::Shut(r) => *r,
+            ReadSide::Ended(_) | ReadSide::Gone(_) => ReadRequest::Idle,
+        }
+    }
+
+    /// The same side with another read request (an ended side has none).
+    pub(crate) fn with_request(&self, request: ReadRequest) -> ReadSide {
+        match self {
+            ReadSide::Open(_) => ReadSide::Open(request),
+            ReadSide::Shut(_) => ReadSide::Shut(request),
+            other => other.clone(),
+        }
+    }
+
+    /// Whether bytes may still come for the actor.
+    pub(crate) fn is_open(&self) -> bool {
+        matches!(self, ReadSide::Open(_))
+    }
+
+    /// The socket's failure, once it is gone.
+    pub(crate) fn gone(&self) -> Option<&str> {
+        match self {
+            ReadSide::Gone(reason) => Some(reason),
+            _ => None,
+        }
+    }
+
+    /// The end an actor sees once the buffer is empty.
+    pub(crate) fn end(&self) -> Option<EndOfStream> {
+        match self {
+            ReadSide::Open(_) => None,
+            ReadSide::Shut(_) | ReadSide::Ended(StreamEnd::Eof) => Some(EndOfStream::Clean),
+            ReadSide::Ended(other) => Some(EndOfStream::Failed(other.reason())),
+            ReadSide::Gone(reason) => Some(EndOfStream::Failed(reason.clone())),
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -174,16 +282,10 @@ pub(crate) struct Receive {
 
 #[derive(Debug)]
 pub(crate) struct Open {
-    pub(crate) mode: Mode,
+    pub(crate) mode: DataMode,
     pub(crate) tls: Tls,
     pub(crate) rx: RxBuffer,
-    pub(crate) read: ReadState,
-    /// The peer ended its side (FIN, or worse).
-    pub(crate) read_end: Option<StreamEnd>,
-    /// The actor ended the read side with `shutdown(read)`.
-    pub(crate) read_shut: bool,
-    /// The transport's socket is gone (reset, error, timeout): the reason, as for `on-close`.
-    pub(crate) gone: Option<String>,
+    pub(crate) read: ReadSide,
     pub(crate) receive: Option<Receive>,
     pub(crate) sends: VecDeque<PendingSend>,
     /// Bytes given to the transport and not yet reported written.
@@ -198,13 +300,10 @@ pub(crate) struct Open {
 impl Open {
     pub(crate) fn new(now: Instant, tls: Tls) -> Self {
         Open {
-            mode: Mode::Passive,
+            mode: DataMode::Passive,
             tls,
             rx: RxBuffer::default(),
-            read: ReadState::Idle,
-            read_end: None,
-            read_shut: false,
-            gone: None,
+            read: ReadSide::Open(ReadRequest::Idle),
             receive: None,
             sends: VecDeque::new(),
             in_transport: 0,
@@ -215,16 +314,19 @@ impl Open {
         }
     }
 
-    /// The end an actor sees once the buffer is empty: `(clean, reason)`.
-    pub(crate) fn end(&self) -> Option<(bool, String)> {
-        if let Some(reason) = &self.gone {
-            return Some((false, reason.clone()));
-        }
-        match &self.read_end {
-            Some(StreamEnd::Eof) => Some((true, "eof".into())),
-            Some(other) => Some((false, other.reason())),
-            None if self.read_shut => Some((true, "eof".into())),
-            None => None,
+    /// The end an actor sees once the buffer is empty.
+    pub(crate) fn end(&self) -> Option<EndOfStream> {
+        self.read.end()
+    }
+
+    /// The rule "a call on a connection whose socket is gone fails with the reason".
+    pub(crate) fn fail_if_gone(&self, id: &str) -> Result<(), Error> {
+        match self.read.gone() {
+            Some(reason) => Err(Error::ConnectionFailed {
+                id: id.to_owned(),
+                reason: reason.to_owned(),
+            }),
+            None => Ok(()),
         }
     }
 

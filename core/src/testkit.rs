@@ -6,7 +6,7 @@
 
 use crate::{
     ActorId, Call, CallId, Callback, CallbackId, Command, Config, ConnId, Error, Exports, Handler,
-    Instant, IoEvent, ListenerId, Notice, ObjectId, Reply,
+    Instant, IoEvent, ListenerId, Notice, ObjectId, Reply, Transition,
 };
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -22,6 +22,8 @@ pub struct Rig {
     pub commands: Vec<Command>,
     /// Notices drained and not yet taken.
     pub notices: Vec<Notice>,
+    /// Every lifecycle transition so far (the rig records them), oldest first.
+    pub transitions: Vec<Transition>,
     next_port: u16,
 }
 
@@ -37,17 +39,32 @@ impl Rig {
             Ok(s) => s,
             Err(e) => panic!("test config does not validate: {e}"),
         };
+        let mut handler = Handler::new(settings);
+        handler.record_transitions(true);
         Rig {
-            handler: Handler::new(settings),
+            handler,
             now: Instant::from_nanos(1_000_000_000),
             commands: Vec::new(),
             notices: Vec::new(),
+            transitions: Vec::new(),
             next_port: 1,
         }
     }
 
-    /// Moves every pending output into `commands` / `notices`.
+    /// Moves every pending output into `commands` / `notices` / `transitions`. Panics when
+    /// the handler made a transition that none of its rules names.
+    #[track_caller]
     pub fn drain(&mut self) {
+        while let Some(t) = self.handler.poll_transition() {
+            self.transitions.push(t);
+        }
+        if self.handler.probes().contains_key("transition.unlisted") {
+            let story: Vec<String> = self.transitions.iter().map(|t| t.to_string()).collect();
+            panic!(
+                "a transition no rule names; the story so far:\n{}",
+                story.join("\n")
+            );
+        }
         while let Some(c) = self.handler.poll_command() {
             self.commands.push(c);
         }

@@ -119,6 +119,28 @@ mod tests {
         };
         let first = run(&inputs);
         assert!(!first.is_empty());
+        // The transitions are a channel of their own, and replay the same way.
+        let story = |inputs: &[Input]| {
+            let mut h = Handler::new(settings.clone());
+            h.record_transitions(true);
+            let mut story = Vec::new();
+            for input in inputs {
+                h.handle(Instant::from_nanos(0), input.clone());
+                while let Some(t) = h.poll_transition() {
+                    story.push(t.to_string());
+                }
+                h.drain_outputs();
+            }
+            story
+        };
+        assert_eq!(
+            story(&inputs),
+            [
+                "listener-1 listener: closed => binding",
+                "conn-2 connection: closed => resolving"
+            ]
+        );
+        assert_eq!(story(&inputs), story(&inputs));
         let json = serde_json::to_string(&inputs)?;
         let back: Vec<Input> = serde_json::from_str(&json)?;
         assert_eq!(run(&back), first);

@@ -95,3 +95,126 @@ fn an_on_data_cut_short_by_its_actors_stop_does_not_block_the_new_owner() {
         vec![b"to b".to_vec()]
     );
 }
+
+/// The transitions of `object` (its id as actors see it), as the trace shows them.
+fn story_of(rig: &Rig, object: impl ToString) -> Vec<String> {
+    let prefix = format!("{} ", object.to_string());
+    rig.transitions
+        .iter()
+        .map(|t| t.to_string())
+        .filter(|t| t.starts_with(&prefix))
+        .collect()
+}
+
+#[test]
+fn a_connection_s_life_reads_as_a_story_of_transitions() {
+    let mut rig = rig_with(small());
+    let l = rig.listener("a");
+    let conn = rig.pending("a");
+    assert_eq!(
+        story_of(&rig, l),
+        [
+            "listener-1 listener: closed => binding",
+            "listener-1 listener: binding => listening"
+        ]
+    );
+    assert_eq!(
+        set_active(&mut rig, "a", conn, "passive"),
+        Err(Error::NotActivated(conn.to_string()))
+    );
+    rig.call_now(
+        "a",
+        Call::Activate {
+            connection: conn.to_string(),
+        },
+    )
+    .ok();
+    assert_eq!(set_active(&mut rig, "a", conn, "once"), Ok(Reply::Unit));
+    rig.peer_sends(conn, b"hi");
+    rig.io(IoEvent::ReadEnded {
+        connection: conn,
+        end: StreamEnd::Eof,
+    });
+    rig.call_now(
+        "a",
+        Call::Close {
+            connection: conn.to_string(),
+        },
+    )
+    .ok();
+    let c = conn.to_string();
+    let expected: Vec<String> = [
+        "connection: closed => queued",
+        "connection: queued => pending",
+        "connection: pending => open",
+        "mode: passive => once",
+        "read: open/idle => open/reading",
+        "read: open/reading => open/idle",
+        "mode: once => passive",
+        "read: open/idle => ended(eof)",
+        "connection: open => closed",
+    ]
+    .iter()
+    .map(|t| format!("{c} {t}"))
+    .collect();
+    assert_eq!(story_of(&rig, conn), expected);
+    rig.call_now(
+        "a",
+        Call::CloseListener {
+            listener: l.to_string(),
+        },
+    )
+    .ok();
+    assert_eq!(
+        story_of(&rig, l).last().map(String::as_str),
+        Some("listener-1 listener: listening => closed")
+    );
+}
+
+#[test]
+fn a_starttls_upgrade_and_a_reset_read_as_a_story() {
+    let mut rig = rig_with(Config {
+        server_tls: Some(ServerTls {
+            enabled: true,
+            cert: "c.pem".into(),
+            key: "k.pem".into(),
+            auto_handshake: false,
+        }),
+        ..small()
+    });
+    let conn = rig.open("a");
+    let up = rig.call(
+        "a",
+        Call::UpgradeToTlsServer {
+            connection: conn.to_string(),
+        },
+    );
+    rig.io(IoEvent::TlsEstablished {
+        connection: conn,
+        info: TlsInfo::default(),
+    });
+    assert_eq!(rig.result(up), Some(Ok(Reply::Unit)));
+    let r = receive(&mut rig, "a", conn, 10);
+    rig.io(IoEvent::ReadEnded {
+        connection: conn,
+        end: StreamEnd::Reset,
+    });
+    assert!(matches!(
+        rig.result(r),
+        Some(Err(Error::ConnectionFailed { .. }))
+    ));
+    let c = conn.to_string();
+    let expected: Vec<String> = [
+        "connection: closed => connecting",
+        "connection: connecting => open",
+        "tls: plain => upgrade-requested",
+        "tls: upgrade-requested => handshaking",
+        "tls: handshaking => secure",
+        "read: open/idle => open/reading",
+        "read: open/reading => gone(reset)",
+    ]
+    .iter()
+    .map(|t| format!("{c} {t}"))
+    .collect();
+    assert_eq!(story_of(&rig, conn), expected);
+}

@@ -1,0 +1,402 @@
+//! The data path of open connections: sends, receives, reads from the transport, push
+//! delivery with `on-data`, and the end of stream.
+
+use super::*;
+
+impl Handler {
+    pub(super) fn on_read_cancelled(&mut self, now: Instant, connection: ConnId) {
+        if let Some(open) = open_mut(&mut self.conns, connection)
+            && open.read.request() == ReadRequest::Cancelling
+        {
+            let idle = open.read.with_request(ReadRequest::Idle);
+            self.fx.set_read(connection, &mut open.read, idle);
+            self.settle(now, connection);
+        }
+    }
+
+    pub(super) fn on_wrote(&mut self, now: Instant, connection: ConnId, bytes: usize) {
+        if let Some(open) = open_mut(&mut self.conns, connection) {
+            open.in_transport = open.in_transport.saturating_sub(bytes);
+            open.last_write_progress = now;
+            self.settle(now, connection);
+        }
+    }
+
+    pub(super) fn send(
+        &mut self,
+        now: Instant,
+        actor: &ActorId,
+        call: CallId,
+        text: &str,
+        data: Vec<u8>,
+    ) -> Result<Option<Reply>, Error> {
+        let max_send = self.cfg().max_send_bytes;
+        let (id, open) = self.own_open(actor, text)?;
+        open.fail_if_gone(text)?;
+        if open.write != WriteSide::Open {
+            return Err(Error::WriteShut(text.to_owned()));
+        }
+        if data.len() > max_send {
+            return Err(Error::SendTooLarge {
+                len: data.len(),
+                max: max_send,
+            });
+        }
+        if data.is_empty() {
+            return Ok(Some(Reply::Sent(0)));
+        }
+        if open.sends.is_empty() {
+            // The send timeout measures stalls from the moment someone waits.
+            open.last_write_progress = now;
+        }
+        open.sends.push_back(PendingSend {
+            actor: actor.clone(),
+            call,
+            data,
+            offset: 0,
+        });
+        self.settle(now, id);
+        Ok(None)
+    }
+
+    pub(super) fn receive(
+        &mut self,
+        now: Instant,
+        actor: &ActorId,
+        call: CallId,
+        text: &str,
+        max: u32,
+        timeout: Option<Duration>,
+    ) -> Result<Option<Reply>, Error> {
+        let (id, open) = self.own_open(actor, text)?;
+        if max == 0 {
+            return Err(Error::MaxBytesZero);
+        }
+        if open.mode.pushes() {
+            return Err(Error::ActiveMode(text.to_owned()));
+        }
+        if open.receive.is_some() {
+            return Err(Error::ReceiveInProgress(text.to_owned()));
+        }
+        let max = usize::try_from(max).unwrap_or(usize::MAX);
+        if !open.rx.is_empty() {
+            return Ok(Some(Reply::Data(open.rx.take(max))));
+        }
+        match open.end() {
+            Some(EndOfStream::Clean) => return Ok(Some(Reply::Data(Vec::new()))),
+            Some(EndOfStream::Failed(reason)) => {
+                return Err(Error::ConnectionFailed {
+                    id: text.to_owned(),
+                    reason,
+                });
+            }
+            None => {}
+        }
+        open.receive = Some(Receive {
+            actor: actor.clone(),
+            call,
+            max,
+        });
+        if let Some(t) = timeout {
+            self.fx.timers.set(TimerKey::Receive(id), Some(now + t));
+        }
+        self.settle(now, id);
+        Ok(None)
+    }
+
+    pub(super) fn shutdown(
+        &mut self,
+        now: Instant,
+        actor: &ActorId,
+        text: &str,
+        how: &str,
+    ) -> Result<Option<Reply>, Error> {
+        let (read, write) = match how {
+            "read" => (true, false),
+            "write" => (false, true),
+            "both" => (true, true),
+            _ => return Err(Error::InvalidShutdown(how.to_owned())),
+        };
+        let id = self.own_conn(actor, text)?;
+        let open = open_mut(&mut self.conns, id).ok_or_else(|| Error::Pending(text.to_owned()))?;
+        open.fail_if_gone(text)?;
+        // shutdown(read): an ended side stays ended.
+        if read && let ReadSide::Open(request) = open.read {
+            self.fx
+                .set_read(id, &mut open.read, ReadSide::Shut(request));
+        }
+        if write && open.write == WriteSide::Open {
+            open.write = WriteSide::ShutRequested;
+        }
+        self.settle(now, id);
+        Ok(Some(Reply::Unit))
+    }
+
+    pub(super) fn on_received(&mut self, now: Instant, id: ConnId, data: Vec<u8>) {
+        let Some(conn) = self.conns.get_mut(&id) else {
+            return;
+        };
+        let ConnState::Open(open) = &mut conn.state else {
+            return;
+        };
+        // Only a read the core asked for brings bytes (an ended side has none out).
+        let request = open.read.request();
+        if !matches!(request, ReadRequest::InFlight | ReadRequest::Cancelling) {
+            return;
+        }
+        if request == ReadRequest::Cancelling {
+            self.fx.probe("read.data_beat_cancel");
+        }
+        let idle = open.read.with_request(ReadRequest::Idle);
+        self.fx.set_read(id, &mut open.read, idle);
+        conn.bytes_in += data.len() as u64;
+        open.rx.push(data);
+        self.settle(now, id);
+    }
+
+    pub(super) fn on_read_ended(&mut self, now: Instant, id: ConnId, end: StreamEnd) {
+        let Some(Connection {
+            state: ConnState::Open(open),
+            ..
+        }) = self.conns.get_mut(&id)
+        else {
+            return;
+        };
+        if matches!(open.read, ReadSide::Ended(_) | ReadSide::Gone(_)) {
+            return;
+        }
+        match end {
+            // FIN (after close_notify on TLS), or TLS truncation: the actor gets every
+            // buffered byte, then the end.
+            StreamEnd::Eof | StreamEnd::TlsTruncated => {
+                self.fx.set_read(id, &mut open.read, ReadSide::Ended(end));
+                self.settle(now, id);
+            }
+            // RST, TLS alert, I/O error: the socket is gone.
+            fatal => self.kill(now, id, fatal.reason()),
+        }
+    }
+
+    /// Re-derives everything that follows from a connection's state: writes, TLS start,
+    /// reads, deliveries and the end-of-stream notice.
+    pub(super) fn settle(&mut self, now: Instant, id: ConnId) {
+        self.pump_sends(now, id);
+        self.try_start_tls(now, id);
+        self.serve_receive(id);
+        self.deliver(now, id);
+        self.update_reading(id);
+    }
+
+    /// Completes a waiting `receive` from the buffer, or with the end of the stream.
+    pub(super) fn serve_receive(&mut self, id: ConnId) {
+        let Some(Connection {
+            state: ConnState::Open(open),
+            ..
+        }) = self.conns.get_mut(&id)
+        else {
+            return;
+        };
+        let Some(r) = open.receive.as_ref() else {
+            return;
+        };
+        let result = if !open.rx.is_empty() {
+            Ok(Reply::Data(open.rx.take(r.max)))
+        } else {
+            match open.end() {
+                Some(EndOfStream::Clean) => Ok(Reply::Data(Vec::new())),
+                Some(EndOfStream::Failed(reason)) => Err(Error::ConnectionFailed {
+                    id: id.to_string(),
+                    reason,
+                }),
+                None => return,
+            }
+        };
+        if let Some(r) = open.receive.take() {
+            self.fx.complete(&r.actor, r.call, result);
+            self.fx.timers.set(TimerKey::Receive(id), None);
+        }
+    }
+
+    pub(super) fn pump_sends(&mut self, now: Instant, id: ConnId) {
+        let cap = self.cfg().write_buffer;
+        let send_timeout = Config::ms(self.cfg().send_timeout_ms);
+        let Some(conn) = self.conns.get_mut(&id) else {
+            return;
+        };
+        let ConnState::Open(open) = &mut conn.state else {
+            return;
+        };
+        if open.read.gone().is_some() {
+            return;
+        }
+        loop {
+            // During a STARTTLS upgrade only the sends queued before it go out (in plaintext).
+            let allowed = match &open.tls {
+                Tls::Upgrading { plain_sends, .. } => *plain_sends > 0,
+                _ => true,
+            };
+            let room = cap.saturating_sub(open.in_transport);
+            let Some(front) = open.sends.front_mut() else {
+                break;
+            };
+            if !allowed || room == 0 {
+                break;
+            }
+            let left = front.data.len() - front.offset;
+            let n = left.min(room);
+            let chunk = if front.offset == 0 && n == front.data.len() {
+                std::mem::take(&mut front.data)
+            } else {
+                front.data[front.offset..front.offset + n].to_vec()
+            };
+            front.offset += n;
+            open.in_transport += n;
+            open.last_write_progress = now;
+            conn.bytes_out += n as u64;
+            self.fx.command(Command::Write {
+                connection: id,
+                data: chunk,
+            });
+            if n == left {
+                if let Some(done) = open.sends.pop_front() {
+                    let len = done.offset as u64;
+                    self.fx
+                        .complete(&done.actor, done.call, Ok(Reply::Sent(len)));
+                }
+                if let Tls::Upgrading { plain_sends, .. } = &mut open.tls {
+                    *plain_sends = plain_sends.saturating_sub(1);
+                }
+            }
+        }
+        let deadline = (!open.sends.is_empty()).then(|| open.last_write_progress + send_timeout);
+        self.fx.timers.set(TimerKey::Send(id), deadline);
+        if open.write == WriteSide::ShutRequested && open.sends.is_empty() {
+            open.write = WriteSide::Shut;
+            self.fx.command(Command::ShutdownWrite { connection: id });
+        }
+    }
+
+    pub(super) fn wants_read(open: &Open) -> bool {
+        if !open.read.is_open() {
+            return false;
+        }
+        if matches!(open.tls, Tls::Upgrading { .. }) {
+            return false;
+        }
+        match open.mode {
+            // Passive reads only for a waiting `receive`: no read-ahead, so a STARTTLS
+            // handshake starts exactly after the last byte the actor could have read.
+            DataMode::Passive => open.receive.is_some() && open.rx.is_empty(),
+            DataMode::Once => open.rx.is_empty(),
+            DataMode::Active | DataMode::Credit(_) => true,
+        }
+    }
+
+    pub(super) fn update_reading(&mut self, id: ConnId) {
+        let watermark = self.cfg().receive_watermark;
+        let max_chunk = self.cfg().max_chunk;
+        let Some(Connection {
+            state: ConnState::Open(open),
+            ..
+        }) = self.conns.get_mut(&id)
+        else {
+            return;
+        };
+        let want = Self::wants_read(open) && open.rx.len() < watermark;
+        match (open.read.request(), want) {
+            (ReadRequest::Idle, true) => {
+                let reading = open.read.with_request(ReadRequest::InFlight);
+                self.fx.set_read(id, &mut open.read, reading);
+                // Never more than the watermark buffered.
+                let max = max_chunk.min(watermark - open.rx.len());
+                self.fx.command(Command::Read {
+                    connection: id,
+                    max,
+                });
+            }
+            (ReadRequest::InFlight, false) => {
+                self.fx.probe("read.cancelled");
+                let cancelling = open.read.with_request(ReadRequest::Cancelling);
+                self.fx.set_read(id, &mut open.read, cancelling);
+                self.fx.command(Command::CancelRead { connection: id });
+            }
+            _ => {}
+        }
+    }
+
+    /// Push delivery: one `on-data` at a time, in byte order; then the end of stream.
+    pub(super) fn deliver(&mut self, now: Instant, id: ConnId) {
+        let max_chunk = self.cfg().max_chunk;
+        let Some(conn) = self.conns.get_mut(&id) else {
+            return;
+        };
+        let ConnState::Open(open) = &mut conn.state else {
+            return;
+        };
+        if open.delivering.is_some() || !open.mode.pushes() {
+            return;
+        }
+        let exports = self.actors.get(&conn.owner).copied().unwrap_or_default();
+        if !open.rx.is_empty() {
+            if !exports.on_data {
+                return;
+            }
+            let data = open.rx.take(max_chunk);
+            let (to, to_passive) = match open.mode {
+                // `once` turns passive as the chunk is handed over.
+                DataMode::Once => (DataMode::Passive, false),
+                // The last credit: passive, and EXT `on-passive`.
+                DataMode::Credit(1) => (DataMode::Passive, true),
+                // A credit count goes down by one per chunk.
+                DataMode::Credit(n) => (DataMode::Credit(n - 1), false),
+                other => (other, false),
+            };
+            self.fx.set_mode(id, &mut open.mode, to);
+            conn.chunks_delivered += 1;
+            let cb = Callback::OnData {
+                connection: id.to_string(),
+                data,
+            };
+            open.delivering =
+                Some(
+                    self.fx
+                        .callback(&conn.owner, id, conn.epoch, CallbackKind::OnData, cb),
+                );
+            if to_passive && exports.on_passive {
+                let cb = Callback::OnPassive {
+                    connection: id.to_string(),
+                };
+                self.fx
+                    .callback(&conn.owner, id, conn.epoch, CallbackKind::Notify, cb);
+            }
+            return;
+        }
+        if open.close_notice != CloseNotice::None {
+            return;
+        }
+        let Some(end) = open.end() else {
+            return;
+        };
+        let (clean, reason) = (end == EndOfStream::Clean, end.reason());
+        if exports.on_close {
+            open.close_notice = CloseNotice::Sent;
+            let cb = Callback::OnClose {
+                connection: id.to_string(),
+                reason,
+            };
+            self.fx.callback(
+                &conn.owner,
+                id,
+                conn.epoch,
+                CallbackKind::OnClose { clean },
+                cb,
+            );
+        } else if clean && self.settings.config().keep_open_on_peer_close {
+            open.close_notice = CloseNotice::Done;
+        } else {
+            self.end_connection(now, id, Ending::Graceful, |id| {
+                Error::Closed(id.to_string())
+            });
+        }
+    }
+}

@@ -1,0 +1,204 @@
+//! Endings: close and abort, a connection killed by its transport, and the one place a
+//! connection is forgotten.
+
+use super::*;
+
+impl Handler {
+    pub(super) fn on_write_failed(&mut self, now: Instant, connection: ConnId, end: StreamEnd) {
+        if let Some(open) = open_mut(&mut self.conns, connection)
+            && open.read.gone().is_none()
+        {
+            self.kill(now, connection, end.reason());
+        }
+    }
+
+    pub(super) fn on_drained(&mut self, connection: ConnId) {
+        if self.closing.remove(&connection).is_some() {
+            self.fx.timers.set(TimerKey::Linger(connection), None);
+            self.fx.command(Command::Release { connection });
+        }
+    }
+
+    pub(super) fn close(
+        &mut self,
+        now: Instant,
+        actor: &ActorId,
+        text: &str,
+    ) -> Result<Option<Reply>, Error> {
+        let id = self.own_conn(actor, text)?;
+        self.end_connection(now, id, Ending::Graceful, |id| {
+            Error::Closed(id.to_string())
+        });
+        Ok(Some(Reply::Unit))
+    }
+
+    pub(super) fn abort(
+        &mut self,
+        now: Instant,
+        actor: &ActorId,
+        text: &str,
+    ) -> Result<Option<Reply>, Error> {
+        let id = self.own_conn(actor, text)?;
+        self.end_connection(now, id, Ending::Abort, |id| Error::Closed(id.to_string()));
+        Ok(Some(Reply::Unit))
+    }
+
+    /// Sends `on-close` to the owner if it exports it; its result decides nothing.
+    pub(super) fn notify_close(&mut self, id: ConnId, reason: String) {
+        let Some(conn) = self.conns.get(&id) else {
+            return;
+        };
+        if self.actors.get(&conn.owner).is_some_and(|e| e.on_close) {
+            let callback = Callback::OnClose {
+                connection: id.to_string(),
+                reason,
+            };
+            self.fx
+                .callback(&conn.owner, id, conn.epoch, CallbackKind::Notify, callback);
+        }
+    }
+
+    pub(super) fn send_timed_out(&mut self, now: Instant, id: ConnId) {
+        let Some(Connection {
+            state: ConnState::Open(open),
+            ..
+        }) = self.conns.get_mut(&id)
+        else {
+            return;
+        };
+        if open.sends.is_empty() || open.read.gone().is_some() {
+            return;
+        }
+        // As Erlang's send_timeout_close: the bytes sent are unknown, so the connection dies.
+        self.fx.probe("send.timeout");
+        for s in open.sends.drain(..) {
+            self.fx.complete(&s.actor, s.call, Err(Error::SendTimedOut));
+        }
+        self.kill(now, id, "timeout".into());
+    }
+
+    /// The transport's side of the connection is dead: release the socket now; the actor
+    /// still gets its buffered bytes, then the failure.
+    pub(super) fn kill(&mut self, now: Instant, id: ConnId, reason: String) {
+        let Some(Connection {
+            state: ConnState::Open(open),
+            ..
+        }) = self.conns.get_mut(&id)
+        else {
+            return;
+        };
+        self.fx
+            .set_read(id, &mut open.read, ReadSide::Gone(reason.clone()));
+        open.in_transport = 0;
+        for s in open.sends.drain(..) {
+            let err = Error::ConnectionFailed {
+                id: id.to_string(),
+                reason: reason.clone(),
+            };
+            self.fx.complete(&s.actor, s.call, Err(err));
+        }
+        if let Tls::Upgrading { actor, call, .. } = &open.tls {
+            let err = Error::ConnectionFailed {
+                id: id.to_string(),
+                reason: reason.clone(),
+            };
+            self.fx.complete(actor, *call, Err(err));
+            self.fx.set_tls(id, &mut open.tls, Tls::Plain);
+        }
+        self.fx.timers.set(TimerKey::Send(id), None);
+        self.fx.timers.set(TimerKey::Handshake(id), None);
+        self.fx.command(Command::Abort { connection: id });
+        self.settle(now, id);
+    }
+
+    /// Ends a connection the actor could see (or was opening): its waiting calls fail with
+    /// `err(id)`, the transport closes it (unless it is gone already), and it disappears.
+    pub(super) fn end_connection(
+        &mut self,
+        now: Instant,
+        id: ConnId,
+        ending: Ending,
+        err: impl Fn(ConnId) -> Error,
+    ) {
+        let linger = Config::ms(self.cfg().linger_ms);
+        let Some(conn) = self.conns.get_mut(&id) else {
+            return;
+        };
+        let owner = conn.owner.clone();
+        let mut transport_alive = true;
+        let mut ending = ending;
+        match &mut conn.state {
+            ConnState::Resolving { call, .. } => {
+                transport_alive = false;
+                self.fx.complete(&owner, *call, Err(err(id)));
+            }
+            ConnState::Connecting { call, .. } => {
+                ending = Ending::Abort;
+                self.fx.complete(&owner, *call, Err(err(id)));
+            }
+            ConnState::Handshaking { origin } => {
+                ending = Ending::Abort;
+                if let HandshakeOrigin::Connect(call) = origin {
+                    self.fx.complete(&owner, *call, Err(err(id)));
+                }
+            }
+            ConnState::Pending { .. } => {}
+            ConnState::Open(open) => {
+                if let Some(r) = open.receive.take() {
+                    self.fx.complete(&r.actor, r.call, Err(err(id)));
+                }
+                for s in open.sends.drain(..) {
+                    self.fx.complete(&s.actor, s.call, Err(err(id)));
+                }
+                if let Tls::Upgrading {
+                    actor,
+                    call,
+                    started,
+                    ..
+                } = &open.tls
+                {
+                    self.fx.complete(actor, *call, Err(err(id)));
+                    if *started {
+                        // No close_notify can be sent in the middle of a handshake.
+                        ending = Ending::Abort;
+                    }
+                }
+                transport_alive = open.read.gone().is_none();
+            }
+        }
+        self.remove_conn(id);
+        if !transport_alive {
+            return;
+        }
+        match ending {
+            Ending::Abort => self.fx.command(Command::Abort { connection: id }),
+            Ending::Graceful => {
+                self.fx.command(Command::Close { connection: id });
+                self.closing.insert(id, ());
+                self.fx.timers.set(TimerKey::Linger(id), Some(now + linger));
+            }
+        }
+    }
+
+    /// Forgets a connection: timers, listener queue, slot. Callbacks in flight for it are
+    /// kept: their results are ignored when they come.
+    pub(super) fn remove_conn(&mut self, id: ConnId) {
+        let Some(conn) = self.conns.remove(&id) else {
+            return;
+        };
+        self.fx.timers.clear_connection(id);
+        self.fx.connection_closed(id, &conn.state);
+        if let Some(listener) = conn.state.listener()
+            && let Some(Listener {
+                state: ListenerState::Listening(l),
+                ..
+            }) = self.listeners.get_mut(&listener)
+        {
+            l.queue.retain(|c| *c != id);
+            if matches!(conn.state, ConnState::Handshaking { .. }) {
+                l.handshaking = l.handshaking.saturating_sub(1);
+            }
+        }
+        self.update_all_accepting();
+    }
+}
