@@ -34,6 +34,7 @@ pub fn peer_addr(n: u16) -> SocketAddr {
 
 impl Rig {
     /// A rig on `config`, which must validate.
+    #[track_caller]
     pub fn new(config: Config) -> Self {
         let settings = match config.validate() {
             Ok(s) => s,
@@ -74,6 +75,7 @@ impl Rig {
     }
 
     /// Starts an actor with these exports.
+    #[track_caller]
     pub fn start(&mut self, actor: &str, exports: Exports) {
         self.handler
             .actor_started(self.now, ActorId::new(actor), exports);
@@ -81,12 +83,14 @@ impl Rig {
     }
 
     /// Stops an actor.
+    #[track_caller]
     pub fn stop(&mut self, actor: &str) {
         self.handler.actor_stopped(self.now, &ActorId::new(actor));
         self.drain();
     }
 
     /// Makes a call and drains.
+    #[track_caller]
     pub fn call(&mut self, actor: &str, call: Call) -> CallId {
         let id = self
             .handler
@@ -96,6 +100,7 @@ impl Rig {
     }
 
     /// Makes a call that must complete at once, and returns its result.
+    #[track_caller]
     pub fn call_now(&mut self, actor: &str, call: Call) -> Result<Reply, Error> {
         let id = self.call(actor, call);
         match self.result(id) {
@@ -105,18 +110,21 @@ impl Rig {
     }
 
     /// Feeds a transport event and drains.
+    #[track_caller]
     pub fn io(&mut self, event: IoEvent) {
         self.handler.handle_io(self.now, event);
         self.drain();
     }
 
     /// Reports a callback's outcome and drains.
+    #[track_caller]
     pub fn callback_done(&mut self, id: CallbackId, result: Result<(), String>) {
         self.handler.handle_callback_result(self.now, id, result);
         self.drain();
     }
 
     /// Moves the clock forward by `d`, firing every deadline on the way in order.
+    #[track_caller]
     pub fn advance(&mut self, d: Duration) {
         let end = self.now + d;
         while let Some(at) = self.handler.poll_timeout() {
@@ -131,11 +139,13 @@ impl Rig {
     }
 
     /// Takes every command drained so far.
+    #[track_caller]
     pub fn take_commands(&mut self) -> Vec<Command> {
         std::mem::take(&mut self.commands)
     }
 
     /// Takes the completion of `call`, if it came.
+    #[track_caller]
     pub fn result(&mut self, call: CallId) -> Option<Result<Reply, Error>> {
         let at = self
             .notices
@@ -148,6 +158,7 @@ impl Rig {
     }
 
     /// Takes every callback for `actor`, in order.
+    #[track_caller]
     pub fn callbacks(&mut self, actor: &str) -> Vec<(CallbackId, Callback)> {
         let mut out = Vec::new();
         self.notices.retain(|n| match n {
@@ -165,6 +176,7 @@ impl Rig {
     }
 
     /// Takes the commands matching `f`.
+    #[track_caller]
     pub fn commands_where(&mut self, f: impl Fn(&Command) -> bool) -> Vec<Command> {
         let (hit, keep) = std::mem::take(&mut self.commands).into_iter().partition(f);
         self.commands = keep;
@@ -172,6 +184,7 @@ impl Rig {
     }
 
     /// The outstanding `Accept` the handler asked for on `listener`, if any (taken).
+    #[track_caller]
     pub fn take_accept(&mut self, listener: ListenerId) -> Option<ConnId> {
         let cmds = self
             .commands_where(|c| matches!(c, Command::Accept { listener: l, .. } if *l == listener));
@@ -182,6 +195,7 @@ impl Rig {
     }
 
     /// A listener of `actor`, bound and accepting.
+    #[track_caller]
     pub fn listener(&mut self, actor: &str) -> ListenerId {
         let call = self.call(
             actor,
@@ -205,6 +219,7 @@ impl Rig {
     }
 
     /// Completes the listener's outstanding accept with a new peer; returns the connection.
+    #[track_caller]
     pub fn peer_connects(&mut self, listener: ListenerId) -> ConnId {
         let Some(connection) = self.take_accept(listener) else {
             panic!("listener {listener} is not accepting")
@@ -222,6 +237,7 @@ impl Rig {
 
     /// A pending connection handed to `actor` by `accept()` (the actor must not export
     /// `handle-connection`, or it would be pushed instead).
+    #[track_caller]
     pub fn pending(&mut self, actor: &str) -> ConnId {
         let l = self.listener(actor);
         let call = self.call(
@@ -239,6 +255,7 @@ impl Rig {
     }
 
     /// An open, passive, plaintext connection owned by `actor`, made with `connect`.
+    #[track_caller]
     pub fn open(&mut self, actor: &str) -> ConnId {
         let call = self.call(
             actor,
@@ -265,6 +282,7 @@ impl Rig {
     }
 
     /// The outstanding `Read` for `conn`, if the handler asked for one (taken): its `max`.
+    #[track_caller]
     pub fn take_read(&mut self, conn: ConnId) -> Option<usize> {
         let reads = self.commands_where(
             |c| matches!(c, Command::Read { connection, .. } if *connection == conn),
@@ -276,6 +294,7 @@ impl Rig {
     }
 
     /// The peer sends `data`, answering the outstanding read (which must exist).
+    #[track_caller]
     pub fn peer_sends(&mut self, conn: ConnId, data: &[u8]) {
         let Some(max) = self.take_read(conn) else {
             panic!("no read outstanding on {conn}: {:?}", self.commands)
@@ -292,6 +311,7 @@ impl Rig {
     }
 
     /// Bytes the handler wrote to `conn` (taken), concatenated.
+    #[track_caller]
     pub fn written(&mut self, conn: ConnId) -> Vec<u8> {
         let writes = self.commands_where(
             |c| matches!(c, Command::Write { connection, .. } if *connection == conn),
@@ -307,6 +327,7 @@ impl Rig {
 }
 
 /// Parses an id the handler returned.
+#[track_caller]
 pub fn conn_id(reply: &Reply) -> ConnId {
     match reply {
         Reply::Id(text) => match ObjectId::parse(text) {

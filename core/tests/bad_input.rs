@@ -91,6 +91,7 @@ fn fixture(rig: Rig, id: impl ToString) -> Fixture {
 }
 
 /// Makes a call that must succeed at once.
+#[track_caller]
 fn ok(rig: &mut Rig, actor: &str, call: Call) -> Reply {
     match rig.call_now(actor, call.clone()) {
         Ok(reply) => reply,
@@ -98,6 +99,7 @@ fn ok(rig: &mut Rig, actor: &str, call: Call) -> Reply {
     }
 }
 
+#[track_caller]
 fn set_mode(rig: &mut Rig, actor: &str, conn: ConnId, mode: &str) {
     ok(
         rig,
@@ -111,6 +113,7 @@ fn set_mode(rig: &mut Rig, actor: &str, conn: ConnId, mode: &str) {
 
 /// Leaves `data` received and unread on a passive connection: a one-byte `receive` takes
 /// one more byte than that off the peer's send.
+#[track_caller]
 fn unread(rig: &mut Rig, actor: &str, conn: ConnId, data: &[u8]) {
     let call = rig.call(
         actor,
@@ -125,6 +128,7 @@ fn unread(rig: &mut Rig, actor: &str, conn: ConnId, data: &[u8]) {
 }
 
 /// A passive `receive` left waiting on `conn`.
+#[track_caller]
 fn wait_receive(rig: &mut Rig, actor: &str, conn: ConnId) {
     let call = rig.call(
         actor,
@@ -137,6 +141,7 @@ fn wait_receive(rig: &mut Rig, actor: &str, conn: ConnId) {
 }
 
 /// The peer's stream ends with `end` while a `receive` waits; the receive sees it.
+#[track_caller]
 fn peer_ends(rig: &mut Rig, actor: &str, conn: ConnId, end: StreamEnd) {
     let call = rig.call(
         actor,
@@ -402,6 +407,7 @@ fn tls_theirs() -> Fixture {
 }
 
 /// Upgraded with STARTTLS: the connection speaks TLS.
+#[track_caller]
 fn tls_secure() -> Fixture {
     let mut f = tls_passive();
     let conn = f.conn();
@@ -428,6 +434,7 @@ fn tls_secure() -> Fixture {
 }
 
 /// A STARTTLS upgrade whose handshake is running.
+#[track_caller]
 fn tls_upgrading() -> Fixture {
     let mut f = tls_passive();
     let conn = f.conn();
@@ -451,6 +458,7 @@ fn tls_upgrading() -> Fixture {
 
 /// A STARTTLS upgrade requested behind a send the transport has no room for yet: the
 /// handshake has not started, and the upgrade is in progress all the same.
+#[track_caller]
 fn tls_upgrade_queued() -> Fixture {
     let mut f = passive_on(Config {
         write_buffer: 16,
@@ -481,6 +489,7 @@ fn tls_upgrade_queued() -> Fixture {
 }
 
 impl Fixture {
+    #[track_caller]
     fn conn(&self) -> ConnId {
         match ObjectId::parse(&self.id) {
             Ok(ObjectId::Connection(id)) => id,
@@ -489,6 +498,7 @@ impl Fixture {
     }
 
     /// Hands the fixture's pending connection to `b`, leaving it pending.
+    #[track_caller]
     fn owned_by_b(mut self) -> Fixture {
         let conn = self.conn();
         let l = self.rig.listener("b");
@@ -983,6 +993,7 @@ fn internals(handler: &Handler) -> String {
     )
 }
 
+#[track_caller]
 fn snapshot(rig: &mut Rig) -> Snapshot {
     let mut snap = Snapshot {
         census: rig.handler.census(),

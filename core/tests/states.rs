@@ -50,6 +50,7 @@ pub fn small() -> Config {
 }
 
 /// Shorthand for a call on a connection.
+#[track_caller]
 pub fn set_active(rig: &mut Rig, actor: &str, conn: ConnId, mode: &str) -> Result<Reply, Error> {
     rig.call_now(
         actor,
@@ -61,6 +62,7 @@ pub fn set_active(rig: &mut Rig, actor: &str, conn: ConnId, mode: &str) -> Resul
 }
 
 /// An open connection of `a`, in `mode`.
+#[track_caller]
 pub fn open_in(rig: &mut Rig, mode: &str) -> ConnId {
     let conn = rig.open("a");
     assert_eq!(set_active(rig, "a", conn, mode), Ok(Reply::Unit));
@@ -68,6 +70,7 @@ pub fn open_in(rig: &mut Rig, mode: &str) -> ConnId {
 }
 
 /// The `on-data` payloads (with callback ids) for actor `actor`.
+#[track_caller]
 pub fn on_data(rig: &mut Rig, actor: &str) -> Vec<(CallbackId, Vec<u8>)> {
     rig.callbacks(actor)
         .into_iter()
@@ -79,6 +82,7 @@ pub fn on_data(rig: &mut Rig, actor: &str) -> Vec<(CallbackId, Vec<u8>)> {
 }
 
 /// `actor` calls `receive(conn, max)`; returns the call to look up later.
+#[track_caller]
 pub fn receive(rig: &mut Rig, actor: &str, conn: ConnId, max: u32) -> CallId {
     rig.call(
         actor,
@@ -90,6 +94,7 @@ pub fn receive(rig: &mut Rig, actor: &str, conn: ConnId, max: u32) -> CallId {
 }
 
 /// `actor` calls `send(conn, data)`; returns the call to look up later.
+#[track_caller]
 pub fn send(rig: &mut Rig, actor: &str, conn: ConnId, data: Vec<u8>) -> CallId {
     rig.call(
         actor,
@@ -101,6 +106,7 @@ pub fn send(rig: &mut Rig, actor: &str, conn: ConnId, data: Vec<u8>) -> CallId {
 }
 
 /// `actor` calls `send(conn, data)`, which must complete at once.
+#[track_caller]
 pub fn send_now(rig: &mut Rig, actor: &str, conn: ConnId, data: Vec<u8>) -> Result<Reply, Error> {
     rig.call_now(
         actor,

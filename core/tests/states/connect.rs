@@ -3,6 +3,7 @@
 use super::*;
 use std::time::Duration;
 
+#[track_caller]
 fn resolve_to(rig: &mut Rig, addrs: &[&str]) {
     let Some(Command::Resolve { id, .. }) = rig.take_commands().pop() else {
         panic!("no resolve")
