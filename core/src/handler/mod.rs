@@ -13,6 +13,9 @@
 //! objects that no longer exist are absorbed (answered with `Abort` if the transport might hold
 //! a socket for them).
 //!
+//! A transport that records a trace also turns on [`Handler::record_transitions`] and, after
+//! every input, drains [`Handler::poll_transition`] before the commands and notices.
+//!
 //! # Lifecycles
 //!
 //! Each lifecycle is one enum with its data in the variants (`crate::state`): a listener's
