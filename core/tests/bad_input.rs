@@ -1211,6 +1211,7 @@ fn every_bad_call_gets_its_documented_error_and_changes_nothing() {
             name: s(),
             value: s(),
         },
+        Error::Upgrading(s()),
     ];
     for error in &every_immediate_error {
         assert!(
