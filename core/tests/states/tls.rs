@@ -455,3 +455,48 @@ fn a_transfer_during_an_upgrade_is_refused_and_the_upgrade_goes_on() {
     );
     assert_eq!(rig.handler.connection_owner(conn), Some(&ActorId::new("b")));
 }
+
+#[test]
+fn an_implicitly_secured_accept_reads_as_a_story() {
+    let mut config = tls_config();
+    if let Some(s) = config.server_tls.as_mut() {
+        s.auto_handshake = true;
+    }
+    let mut rig = rig_with(config);
+    let l = rig.listener("a");
+    let conn = rig.peer_connects(l);
+    rig.io(IoEvent::TlsEstablished {
+        connection: conn,
+        info: info(),
+    });
+    let accept = rig.call(
+        "a",
+        Call::Accept {
+            listener: l.to_string(),
+        },
+    );
+    assert_eq!(rig.result(accept), Some(Ok(Reply::Id(conn.to_string()))));
+    rig.call_now(
+        "a",
+        Call::Activate {
+            connection: conn.to_string(),
+        },
+    )
+    .ok();
+    let story: Vec<String> = rig
+        .transitions
+        .iter()
+        .map(|t| t.to_string())
+        .filter(|t| t.starts_with(&format!("{conn} ")))
+        .collect();
+    let c = conn.to_string();
+    assert_eq!(
+        story,
+        [
+            format!("{c} connection: closed => handshaking"),
+            format!("{c} connection: handshaking => queued"),
+            format!("{c} connection: queued => pending"),
+            format!("{c} connection: pending => open"),
+        ]
+    );
+}
