@@ -21,6 +21,7 @@ pub(crate) struct Listener {
 }
 
 impl ListenerState {
+    #[inline]
     pub(crate) fn phase(&self) -> ListenerPhase {
         match self {
             ListenerState::Resolving { .. } => ListenerPhase::Resolving,
@@ -115,6 +116,7 @@ impl ConnState {
     }
 
     /// The listener that accepted it, while it is queued or handshaking there.
+    #[inline]
     pub(crate) fn listener(&self) -> Option<ListenerId> {
         match self {
             ConnState::Handshaking {
@@ -128,6 +130,7 @@ impl ConnState {
     }
 
     /// Whether its owner can see it (and call on it).
+    #[inline]
     pub(crate) fn visible(&self) -> bool {
         matches!(
             self,
@@ -138,6 +141,7 @@ impl ConnState {
         )
     }
 
+    #[inline]
     pub(crate) fn phase(&self) -> ConnectionPhase {
         match self {
             ConnState::Resolving { .. } => ConnectionPhase::Resolving,
@@ -155,6 +159,7 @@ impl ConnState {
 impl DataMode {
     pub(crate) const MAX_CREDIT: u32 = 32767;
 
+    #[inline]
     pub(crate) fn pushes(self) -> bool {
         self != DataMode::Passive
     }
@@ -176,6 +181,7 @@ pub(crate) enum Tls {
 }
 
 impl Tls {
+    #[inline]
     pub(crate) fn phase(&self) -> TlsPhase {
         match self {
             Tls::Plain => TlsPhase::Plain,
@@ -207,6 +213,7 @@ impl EndOfStream {
 
 impl ReadSide {
     /// The transport's read request (none once the side ended).
+    #[inline]
     pub(crate) fn request(&self) -> ReadRequest {
         match self {
             ReadSide::Open(r) | ReadSide::Shut(r) => *r,
@@ -215,6 +222,7 @@ impl ReadSide {
     }
 
     /// The same side with another read request (an ended side has none).
+    #[inline]
     pub(crate) fn with_request(&self, request: ReadRequest) -> ReadSide {
         match self {
             ReadSide::Open(_) => ReadSide::Open(request),
@@ -224,11 +232,13 @@ impl ReadSide {
     }
 
     /// Whether bytes may still come for the actor.
+    #[inline]
     pub(crate) fn is_open(&self) -> bool {
         matches!(self, ReadSide::Open(_))
     }
 
     /// The socket's failure, once it is gone.
+    #[inline]
     pub(crate) fn gone(&self) -> Option<&str> {
         match self {
             ReadSide::Gone(reason) => Some(reason),
@@ -237,6 +247,7 @@ impl ReadSide {
     }
 
     /// The end an actor sees once the buffer is empty.
+    #[inline]
     pub(crate) fn end(&self) -> Option<EndOfStream> {
         match self {
             ReadSide::Open(_) => None,
@@ -315,11 +326,13 @@ impl Open {
     }
 
     /// The end an actor sees once the buffer is empty.
+    #[inline]
     pub(crate) fn end(&self) -> Option<EndOfStream> {
         self.read.end()
     }
 
     /// The rule "a call on a connection whose socket is gone fails with the reason".
+    #[inline]
     pub(crate) fn fail_if_gone(&self, id: &str) -> Result<(), Error> {
         match self.read.gone() {
             Some(reason) => Err(Error::ConnectionFailed {

@@ -4,9 +4,11 @@
 //!
 //! Each lifecycle of `SEMANTICS.md` (listener, connection, data mode, TLS layer, read side)
 //! changes only through one `set_*` function of the handler, which records a [`Transition`]
-//! when [`Handler::record_transitions`](crate::Handler::record_transitions) is on. Recording
-//! is off by default: a transport that does not drain [`Handler::poll_transition`]
-//! (crate::Handler::poll_transition) pays nothing for it.
+//! when [`Handler::record_transitions`] is on. Recording is off by default: a transport that
+//! does not drain [`Handler::poll_transition`] pays nothing for it.
+
+#[cfg(doc)]
+use crate::Handler;
 
 use crate::ids::{ConnId, ListenerId};
 use crate::io::StreamEnd;

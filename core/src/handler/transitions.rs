@@ -10,6 +10,7 @@ use crate::transition::{ConnectionPhase as C, ListenerPhase as L, TlsPhase as T}
 pub(crate) const UNLISTED: &str = "transition.unlisted";
 
 impl Effects {
+    #[inline]
     fn record(&mut self, transition: impl FnOnce() -> Transition) {
         if self.recording {
             self.transitions.push_back(transition());
@@ -19,11 +20,13 @@ impl Effects {
     // ------------------------------------------------------------------------ listeners
 
     /// A new listener, in its first state.
+    #[inline]
     pub(super) fn listener_created(&mut self, id: ListenerId, state: &ListenerState) {
         self.listener_changed(id, L::Closed, state.phase());
     }
 
     /// Moves a listener to `to`; returns the state it leaves.
+    #[inline]
     pub(super) fn set_listener(
         &mut self,
         id: ListenerId,
@@ -36,10 +39,12 @@ impl Effects {
     }
 
     /// A listener forgotten.
+    #[inline]
     pub(super) fn listener_closed(&mut self, id: ListenerId, state: &ListenerState) {
         self.listener_changed(id, state.phase(), L::Closed);
     }
 
+    #[inline]
     fn listener_changed(&mut self, listener: ListenerId, from: L, to: L) {
         match (from, to) {
             // listen(ip): bind at once.
@@ -62,11 +67,13 @@ impl Effects {
     // ------------------------------------------------------------------------ connections
 
     /// A new connection, in its first state.
+    #[inline]
     pub(super) fn connection_created(&mut self, id: ConnId, state: &ConnState) {
         self.connection_changed(id, C::Closed, state.phase());
     }
 
     /// Moves a connection to `to`; returns the state it leaves (with its data).
+    #[inline]
     pub(super) fn set_connection(
         &mut self,
         id: ConnId,
@@ -79,10 +86,12 @@ impl Effects {
     }
 
     /// A connection forgotten.
+    #[inline]
     pub(super) fn connection_closed(&mut self, id: ConnId, state: &ConnState) {
         self.connection_changed(id, state.phase(), C::Closed);
     }
 
+    #[inline]
     fn connection_changed(&mut self, connection: ConnId, from: C, to: C) {
         match (from, to) {
             // connect(name): resolve first.
@@ -128,6 +137,7 @@ impl Effects {
     /// Changes the data mode. Any mode may follow any other, at any time (FIX, `set-active`);
     /// besides, `once` turns passive as its chunk is handed over, a credit count goes down by
     /// one per chunk and turns passive at zero, and a transfer makes the mode passive.
+    #[inline]
     pub(super) fn set_mode(&mut self, connection: ConnId, mode: &mut DataMode, to: DataMode) {
         let from = std::mem::replace(mode, to);
         if from != to {
@@ -140,6 +150,7 @@ impl Effects {
     }
 
     /// Moves the TLS layer to `to`; returns the state it leaves.
+    #[inline]
     pub(super) fn set_tls(&mut self, connection: ConnId, tls: &mut Tls, to: Tls) -> Tls {
         let from = std::mem::replace(tls, to);
         let (from_phase, to_phase) = (from.phase(), tls.phase());
@@ -168,6 +179,7 @@ impl Effects {
     }
 
     /// Moves the read side to `to`.
+    #[inline]
     pub(super) fn set_read(&mut self, connection: ConnId, read: &mut ReadSide, to: ReadSide) {
         use ReadRequest::{Cancelling, Idle, InFlight};
         match (&*read, &to) {
