@@ -1,20 +1,6 @@
 //! The handler: every rule of `SEMANTICS.md`, as a state machine with no I/O.
 //!
-//! # Contract
-//!
-//! Inputs: [`Handler::handle_call`], [`Handler::handle_io`], [`Handler::handle_callback_result`],
-//! [`Handler::handle_timeout`], [`Handler::actor_started`] and [`Handler::actor_stopped`]. Each
-//! takes `now`; the handler never reads a clock.
-//!
-//! After **every** input, drain [`Handler::poll_command`] (execute each on the transport, in
-//! order) and [`Handler::poll_notice`] (deliver each to its actor, in order) until both return
-//! `None`, then arm a timer for [`Handler::poll_timeout`] and call `handle_timeout` when it
-//! fires. Inputs are never rejected: bad calls complete with an [`Error`], and events about
-//! objects that no longer exist are absorbed (answered with `Abort` if the transport might hold
-//! a socket for them).
-//!
-//! A transport that records a trace also turns on [`Handler::record_transitions`] and, after
-//! every input, drains [`Handler::poll_transition`] before the commands and notices.
+//! The input/output contract is on [`Handler`].
 //!
 //! # Lifecycles
 //!
@@ -132,7 +118,24 @@ pub struct Census {
     pub resolutions: usize,
 }
 
-/// The sans-IO TCP handler. See the [module docs](self) for the input/output contract.
+/// The sans-IO TCP handler.
+///
+/// # Contract
+///
+/// Inputs: [`Handler::handle_call`], [`Handler::handle_io`], [`Handler::handle_callback_result`],
+/// [`Handler::handle_timeout`], [`Handler::actor_started`] and [`Handler::actor_stopped`]. Each
+/// takes `now`; the handler never reads a clock.
+///
+/// After **every** input, drain [`Handler::poll_command`] (execute each on the transport, in
+/// order) and [`Handler::poll_notice`] (deliver each to its actor, in order) until both return
+/// `None`, then arm a timer for [`Handler::poll_timeout`] and call `handle_timeout` when it
+/// fires. Inputs are never rejected: bad calls complete with an [`Error`], and events about
+/// objects that no longer exist are absorbed (answered with `Abort` if the transport might hold
+/// a socket for them).
+///
+/// A transport that records a trace also turns on [`Handler::record_transitions`] and, after
+/// every input, drains [`Handler::poll_transition`] before the commands and notices (else
+/// the records pile up).
 #[derive(Debug)]
 pub struct Handler {
     settings: Settings,
