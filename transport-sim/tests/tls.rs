@@ -9,8 +9,11 @@ use theater_tcp_tokio::Network;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_rustls::rustls::pki_types::ServerName;
 
+/// Fresh certificates in a directory of their own (tests of this file run in parallel).
 fn certificates() -> SimCertificates {
-    let dir = std::env::temp_dir().join(format!("theater-tcp-sim-tls-{}", std::process::id()));
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let dir = std::env::temp_dir().join(format!("theater-tcp-sim-tls-{}-{n}", std::process::id()));
     SimCertificates::new("server")
         .expect("certificates")
         .write_to(&dir)
@@ -132,4 +135,94 @@ fn the_trace_shows_the_handshake_and_is_the_same_twice() {
     });
     assert!(established, "no TLS handshake in the trace");
     assert_eq!(run().trace_hash, first.trace_hash);
+}
+
+/// STARTTLS whose handshake meets plaintext: the actor answers `220`, upgrades at once, and
+/// the peer, once it read the `220`, sends a line that is no ClientHello. The handshake fails
+/// and the connection closes; the peer must read the `220`, then whole alert records only,
+/// then the end of the stream.
+async fn failed_upgrade(ctx: SimContext) -> Result<(), String> {
+    let (listener_tx, listener_rx) = tokio::sync::oneshot::channel();
+    let actor = Script::spawn(&ctx.driver, "starttls", Exports::ALL, |actor| async move {
+        let listener = actor.listen("0.0.0.0:0").await.map_err(text)?;
+        let local = actor.local_address(&listener).await.map_err(text)?;
+        let _ = listener_tx.send(local);
+        let conn = actor.accept(&listener).await.map_err(text)?;
+        actor.activate(&conn).await.map_err(text)?;
+        actor
+            .send(&conn, b"220 go ahead\r\n".to_vec())
+            .await
+            .map_err(text)?;
+        match actor.upgrade_to_tls_server(&conn).await {
+            Ok(()) => Err("the upgrade succeeded on a plaintext line".to_string()),
+            Err(e) if e.to_string().contains("TLS") => Ok(()),
+            Err(e) => Err(format!("the upgrade failed, but not in TLS: {e}")),
+        }
+    });
+    let local: std::net::SocketAddr = listener_rx
+        .await
+        .map_err(|_| "no listener")?
+        .parse()
+        .map_err(|e| format!("{e}"))?;
+    let addr = std::net::SocketAddr::new(ctx.server, local.port());
+    let mut stream = ctx.peer.connect(addr).await.map_err(|e| e.to_string())?;
+    let mut ready = [0u8; 14];
+    stream
+        .read_exact(&mut ready)
+        .await
+        .map_err(|e| format!("peer reading 220: {e}"))?;
+    stream
+        .write_all(b"MAIL FROM:<someone@example.org>\r\n")
+        .await
+        .map_err(|e| format!("peer write: {e}"))?;
+    let mut rest = Vec::new();
+    stream
+        .read_to_end(&mut rest)
+        .await
+        .map_err(|e| format!("peer read after {} bytes: {e}", rest.len()))?;
+    actor.join().await?;
+    let mut records = rest.as_slice();
+    if records.is_empty() {
+        return Err("no alert before the end of the stream".into());
+    }
+    while !records.is_empty() {
+        let Some(&[21, _, _, hi, lo]) = records.get(..5) else {
+            return Err(format!("not a whole alert record: {records:?}"));
+        };
+        let end = 5 + usize::from(u16::from_be_bytes([hi, lo]));
+        records = records
+            .get(end..)
+            .ok_or_else(|| format!("a truncated alert: {rest:?}"))?;
+    }
+    Ok(())
+}
+
+fn starttls_config(certs: &SimCertificates) -> Config {
+    let mut config = config(certs);
+    if let Some(tls) = config.server_tls.as_mut() {
+        tls.auto_handshake = false;
+    }
+    config
+}
+
+/// Every write of either host is cut short: rustls' one last write of its alert would be
+/// too, and without the driver keeping the rest the peer read a truncated record and then
+/// the FIN (the long sweep's `tls` seeds 2000407, 2002327, 2002454, 2002532, 2002706).
+#[test]
+fn a_failed_upgrade_sends_whole_alerts_then_fin_under_short_writes_30_seeds() {
+    let certs = certificates();
+    Sweep::new(
+        "tls",
+        "a_failed_upgrade_sends_whole_alerts_then_fin_under_short_writes_30_seeds",
+    )
+    .run(
+        0..30,
+        |seed| {
+            let mut plan = FaultPlan::none();
+            plan.streams.short_write = 1.0;
+            Sim::new(seed, plan).config(starttls_config(&certs))
+        },
+        failed_upgrade,
+    )
+    .assert_ok();
 }

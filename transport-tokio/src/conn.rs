@@ -13,14 +13,17 @@ use crate::buffers;
 use crate::driver::{Report, Reporter};
 use crate::network::{NetStream, Network};
 use crate::tls::{self, TlsContext};
+use crate::tls_socket::TlsSocket;
 use bytes::BufMut;
 use std::collections::VecDeque;
 use std::future::Future;
 use std::io;
 use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll};
 use theater_tcp_core::{Command, ConnId, IoEvent, SocketOption, StreamEnd, TlsRole};
-use tokio::io::{AsyncWrite, ReadBuf};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::sync::mpsc::UnboundedReceiver;
 use tokio_rustls::TlsStream;
 use tokio_rustls::rustls::pki_types::ServerName;
@@ -30,18 +33,56 @@ use tokio_util::io::poll_read_buf;
 const DRAIN_CHUNK: usize = 8 * 1024;
 
 /// The stream in its current TLS layer.
-enum Link<S> {
+enum Link<S: NetStream> {
     Plain(S),
     /// Boxed: a handshake in flight is large, and short-lived.
     Handshake(Box<Handshake<S>>),
-    Tls(Box<TlsStream<S>>),
-    /// The handshake failed and took the stream with it.
+    Tls(Box<TlsStream<TlsSocket<S>>>),
+    /// The handshake failed: the socket stays for the alert rustls wrote, the FIN and the
+    /// drain of a graceful close; nothing else is written or read through it.
+    Failed(TlsSocket<S>),
+    /// No stream (a handshake could not even start).
     Gone,
 }
 
-enum Handshake<S> {
-    Server(tokio_rustls::Accept<S>),
-    Client(tokio_rustls::Connect<S>),
+/// A handshake in flight: it owns the socket until it ends, and gives it back on failure.
+struct Handshake<S: NetStream> {
+    future: HandshakeFuture<S>,
+    /// Raised to abort meanwhile: the socket is then dropped with RST.
+    reset_on_drop: Arc<AtomicBool>,
+}
+
+enum HandshakeFuture<S: NetStream> {
+    Server(tokio_rustls::FallibleAccept<TlsSocket<S>>),
+    Client(tokio_rustls::FallibleConnect<TlsSocket<S>>),
+}
+
+impl<S: NetStream> HandshakeFuture<S> {
+    /// Starts the handshake of `role` on `stream`, or gives the stream back with the reason
+    /// it cannot start.
+    fn begin(
+        tls: &TlsContext,
+        role: TlsRole,
+        stream: TlsSocket<S>,
+    ) -> Result<Self, (&'static str, TlsSocket<S>)> {
+        match role {
+            TlsRole::Server => match &tls.acceptor {
+                Some(acceptor) => Ok(HandshakeFuture::Server(
+                    acceptor.accept(stream).into_fallible(),
+                )),
+                None => Err(("server TLS is not configured", stream)),
+            },
+            TlsRole::Client { server_name } => {
+                match (&tls.connector, ServerName::try_from(server_name)) {
+                    (Some(connector), Ok(name)) => Ok(HandshakeFuture::Client(
+                        connector.connect(name, stream).into_fallible(),
+                    )),
+                    (None, _) => Err(("client TLS is not configured", stream)),
+                    (_, Err(_)) => Err(("invalid server name", stream)),
+                }
+            }
+        }
+    }
 }
 
 /// One write-side step, in command order.
@@ -212,15 +253,13 @@ impl<N: Network> ConnTask<N> {
         }
     }
 
+    /// The socket, unless a handshake owns it.
     fn socket(&mut self) -> Option<&N::Stream> {
         match &mut self.link {
             Link::Plain(s) => Some(s),
-            Link::Tls(t) => Some(t.get_ref().0),
-            Link::Handshake(h) => match &**h {
-                Handshake::Server(h) => h.get_ref(),
-                Handshake::Client(h) => h.get_ref(),
-            },
-            Link::Gone => None,
+            Link::Tls(t) => Some(t.get_ref().0.socket()),
+            Link::Failed(s) => Some(s.socket()),
+            Link::Handshake(_) | Link::Gone => None,
         }
     }
 
@@ -234,7 +273,9 @@ impl<N: Network> ConnTask<N> {
 
     /// SO_LINGER 0, so that dropping the stream sends RST.
     fn reset(&mut self) {
-        if let Some(socket) = self.socket()
+        if let Link::Handshake(h) = &self.link {
+            h.reset_on_drop.store(true, Ordering::Relaxed);
+        } else if let Some(socket) = self.socket()
             && let Err(e) = socket.set_reset_on_drop()
         {
             tracing::debug!(connection = %self.id, error = %e, "SO_LINGER 0 failed");
@@ -249,35 +290,34 @@ impl<N: Network> ConnTask<N> {
         let Some(role) = self.tls_waiting.take() else {
             return false;
         };
-        let Link::Plain(stream) = std::mem::replace(&mut self.link, Link::Gone) else {
-            self.report(IoEvent::TlsFailed {
-                connection: self.id,
-                error: "the stream is not plaintext".into(),
-            });
-            return true;
+        let stream = match std::mem::replace(&mut self.link, Link::Gone) {
+            Link::Plain(stream) => stream,
+            other => {
+                self.link = other;
+                self.report(IoEvent::TlsFailed {
+                    connection: self.id,
+                    error: "the stream is not plaintext".into(),
+                });
+                return true;
+            }
         };
-        let handshake = match role {
-            TlsRole::Server => self
-                .tls
-                .acceptor
-                .as_ref()
-                .map(|a| Handshake::Server(a.accept(stream)))
-                .ok_or("server TLS is not configured"),
-            TlsRole::Client { server_name } => match (
-                self.tls.connector.as_ref(),
-                ServerName::try_from(server_name),
-            ) {
-                (Some(c), Ok(name)) => Ok(Handshake::Client(c.connect(name, stream))),
-                (None, _) => Err("client TLS is not configured"),
-                (_, Err(_)) => Err("invalid server name"),
-            },
-        };
-        match handshake {
-            Ok(h) => self.link = Link::Handshake(Box::new(h)),
-            Err(error) => self.report(IoEvent::TlsFailed {
-                connection: self.id,
-                error: error.into(),
-            }),
+        let reset_on_drop = Arc::new(AtomicBool::new(false));
+        let stream = TlsSocket::new(stream, reset_on_drop.clone());
+        match HandshakeFuture::begin(&self.tls, role, stream) {
+            Ok(future) => {
+                self.link = Link::Handshake(Box::new(Handshake {
+                    future,
+                    reset_on_drop,
+                }))
+            }
+            Err((error, stream)) => {
+                // The socket stays for the close that follows.
+                self.link = Link::Failed(stream);
+                self.report(IoEvent::TlsFailed {
+                    connection: self.id,
+                    error: error.into(),
+                });
+            }
         }
         true
     }
@@ -286,12 +326,12 @@ impl<N: Network> ConnTask<N> {
         let Link::Handshake(handshake) = &mut self.link else {
             return false;
         };
-        let outcome = match &mut **handshake {
-            Handshake::Server(h) => match Pin::new(h).poll(cx) {
+        let outcome = match &mut handshake.future {
+            HandshakeFuture::Server(h) => match Pin::new(h).poll(cx) {
                 Poll::Ready(r) => r.map(TlsStream::Server),
                 Poll::Pending => return false,
             },
-            Handshake::Client(h) => match Pin::new(h).poll(cx) {
+            HandshakeFuture::Client(h) => match Pin::new(h).poll(cx) {
                 Poll::Ready(r) => r.map(TlsStream::Client),
                 Poll::Pending => return false,
             },
@@ -305,8 +345,9 @@ impl<N: Network> ConnTask<N> {
                     info,
                 });
             }
-            Err(e) => {
-                self.link = Link::Gone;
+            Err((e, socket)) => {
+                // rustls' alert may still be in the socket's spill: a close sends it first.
+                self.link = Link::Failed(socket);
                 self.report(IoEvent::TlsFailed {
                     connection: self.id,
                     error: e.to_string(),
@@ -460,7 +501,7 @@ impl<N: Network> ConnTask<N> {
 
 impl<S: NetStream> Link<S> {
     fn is_tls(&self) -> bool {
-        matches!(self, Link::Tls(_) | Link::Handshake(_))
+        matches!(self, Link::Tls(_) | Link::Handshake(_) | Link::Failed(_))
     }
 
     fn not_connected() -> io::Error {
@@ -475,7 +516,9 @@ impl<S: NetStream> Link<S> {
         match self {
             Link::Plain(s) => poll_read_buf(Pin::new(s), cx, buf),
             Link::Tls(t) => poll_read_buf(Pin::new(&mut **t), cx, buf),
-            Link::Handshake(_) | Link::Gone => Poll::Ready(Err(Self::not_connected())),
+            Link::Handshake(_) | Link::Failed(_) | Link::Gone => {
+                Poll::Ready(Err(Self::not_connected()))
+            }
         }
     }
 
@@ -491,6 +534,7 @@ impl<S: NetStream> Link<S> {
         match self {
             Link::Plain(s) => Pin::new(s).poll_read(cx, buf),
             Link::Tls(t) => Pin::new(t.get_mut().0).poll_read(cx, buf),
+            Link::Failed(s) => Pin::new(s).poll_read(cx, buf),
             Link::Handshake(_) | Link::Gone => Poll::Ready(Err(Self::not_connected())),
         }
     }
@@ -499,7 +543,9 @@ impl<S: NetStream> Link<S> {
         match self {
             Link::Plain(s) => Pin::new(s).poll_write(cx, data),
             Link::Tls(t) => Pin::new(&mut **t).poll_write(cx, data),
-            Link::Handshake(_) | Link::Gone => Poll::Ready(Err(Self::not_connected())),
+            Link::Handshake(_) | Link::Failed(_) | Link::Gone => {
+                Poll::Ready(Err(Self::not_connected()))
+            }
         }
     }
 
@@ -507,15 +553,18 @@ impl<S: NetStream> Link<S> {
         match self {
             Link::Plain(s) => Pin::new(s).poll_flush(cx),
             Link::Tls(t) => Pin::new(&mut **t).poll_flush(cx),
+            Link::Failed(s) => Pin::new(s).poll_flush(cx),
             Link::Handshake(_) | Link::Gone => Poll::Ready(Err(Self::not_connected())),
         }
     }
 
-    /// TLS close_notify (if TLS), flush, then FIN.
+    /// TLS close_notify (if TLS), flush, then FIN; after a failed handshake, the rest of
+    /// rustls' alert, then FIN.
     fn poll_shutdown(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         match self {
             Link::Plain(s) => Pin::new(s).poll_shutdown(cx),
             Link::Tls(t) => Pin::new(&mut **t).poll_shutdown(cx),
+            Link::Failed(s) => Pin::new(s).poll_shutdown(cx),
             Link::Handshake(_) | Link::Gone => Poll::Ready(Err(Self::not_connected())),
         }
     }

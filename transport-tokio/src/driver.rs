@@ -219,18 +219,37 @@ pub(crate) struct Shared<N: Network> {
 
 impl<N: Network> Shared<N> {
     /// Runs `f` on the state, then routes the outputs it caused; `None` once the driver
-    /// stopped (or a panic in the core left the state unusable).
+    /// stopped. A panic in the core (a bug) stops the driver rather than the task that fed
+    /// the input: every waiting call then fails instead of hanging, and later calls fail at
+    /// once.
     fn with<R>(&self, f: impl FnOnce(&mut State<N>) -> R) -> Option<R> {
         debug_assert!(!IN_CORE.get(), "the driver's lock is not reentrant");
         let _context = self.runtime.enter();
-        let mut state = self.state.lock().ok()?;
+        let mut state = match self.state.lock() {
+            Ok(state) => state,
+            Err(poisoned) => {
+                let mut state = poisoned.into_inner();
+                if !state.stopped {
+                    state.stop();
+                }
+                return None;
+            }
+        };
         if state.stopped {
             return None;
         }
         let in_core = InCore::enter();
-        let result = f(&mut state);
-        state.drain();
+        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let result = f(&mut state);
+            state.drain();
+            result
+        }));
         drop(in_core);
+        let Ok(result) = outcome else {
+            tracing::error!("the TCP core panicked: the driver stops and every waiting call fails");
+            state.stop();
+            return None;
+        };
         let next = state.handler.poll_timeout();
         let earlier = match (next, state.armed) {
             (Some(next), Some(armed)) => next < armed,
@@ -242,6 +261,15 @@ impl<N: Network> Shared<N> {
             self.rearm.notify_one();
         }
         Some(result)
+    }
+
+    /// Stops the driver: inputs are ignored from now on, and everything that waits on it
+    /// (calls, actors' callback streams, I/O tasks) ends. Also after a panic poisoned the lock.
+    fn stop(&self) {
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        if !state.stopped {
+            state.stop();
+        }
     }
 
     /// A report of an I/O task (ignored once the driver stopped).
@@ -271,6 +299,7 @@ impl<N: Network> Core for Shared<N> {
 /// earlier), serves requests that could not take the lock directly, and stops the driver
 /// once every handle is gone.
 async fn run<N: Network>(shared: Arc<Shared<N>>, mut requests: UnboundedReceiver<Request>) {
+    let shared = StopOnExit(shared);
     while let Some(deadline) = shared.with(|state| state.arm()) {
         // `biased`: a fixed branch order, so a simulation replays the same input order
         // (an unbiased select draws from tokio's unseeded per-thread RNG).
@@ -290,8 +319,25 @@ async fn run<N: Network>(shared: Arc<Shared<N>>, mut requests: UnboundedReceiver
             }
         }
     }
-    if let Ok(mut state) = shared.state.lock() {
-        state.stop();
+}
+
+/// Stops the driver when its task ends, and also when the task is dropped without ending: its
+/// runtime shut down, or (in simulation) the driver's host crashed. Every waiting call then
+/// fails with "the TCP driver has stopped" and every actor's callback stream ends, instead of
+/// waiting for a task that no longer exists.
+struct StopOnExit<N: Network>(Arc<Shared<N>>);
+
+impl<N: Network> std::ops::Deref for StopOnExit<N> {
+    type Target = Shared<N>;
+
+    fn deref(&self) -> &Shared<N> {
+        &self.0
+    }
+}
+
+impl<N: Network> Drop for StopOnExit<N> {
+    fn drop(&mut self) {
+        self.0.stop();
     }
 }
 

@@ -21,6 +21,7 @@ mod driver;
 mod handle;
 mod network;
 mod tls;
+mod tls_socket;
 
 #[cfg(feature = "scenarios")]
 pub mod scenarios;

@@ -446,3 +446,37 @@ fn conn_id(text: &str) -> theater_tcp_core::ConnId {
         other => panic!("not a connection id: {other:?}"),
     }
 }
+
+/// What an actor sends before `close` reaches a peer that reads slowly, all of it, then FIN.
+#[tokio::test]
+async fn a_close_right_after_a_large_send_delivers_every_byte_then_fin() {
+    const TOTAL: usize = 8 * 1024 * 1024;
+    let driver = start(Config::default(), TokioNetwork);
+    let actor = driver.actor("a", Exports::default());
+    let (listener, addr) = listen(&actor).await;
+    let peer = tokio::spawn(async move {
+        let mut stream = TcpStream::connect(addr).await?;
+        let mut got = Vec::new();
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+            match stream.read(&mut buf).await? {
+                0 => return Ok::<_, std::io::Error>(got),
+                n => got.extend_from_slice(&buf[..n]),
+            }
+        }
+    });
+    let conn = ok("accept", guard("accept", actor.accept(&listener)).await);
+    ok("activate", actor.activate(&conn).await);
+    let data: Vec<u8> = (0..TOTAL).map(|i| (i * 7 % 253) as u8).collect();
+    for piece in data.chunks(256 * 1024) {
+        ok(
+            "send",
+            guard("send", actor.send(&conn, piece.to_vec())).await,
+        );
+    }
+    ok("close", actor.close(&conn).await);
+    let got = ok("peer", ok("join", guard("peer", peer).await));
+    assert_eq!(got.len(), TOTAL);
+    assert!(got == data, "the stream differs");
+}

@@ -97,3 +97,42 @@ async fn an_earlier_deadline_preempts_the_one_the_timer_sleeps_for() {
     assert!(!waiting.is_finished(), "the hour-long receive ended early");
     waiting.abort();
 }
+
+/// The driver's task goes away without ending (its runtime shut down, as a crashed host's
+/// does in the simulation): every waiting call fails, the actor's callbacks end, and later
+/// calls fail at once, instead of waiting forever for a task that no longer exists.
+#[test]
+fn calls_waiting_when_the_driver_task_is_dropped_fail() {
+    let runtime = || {
+        ok(
+            "runtime",
+            tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(1)
+                .enable_all()
+                .build(),
+        )
+    };
+    let driver_runtime = runtime();
+    let driver = driver_runtime.block_on(async { start_on(Config::default(), TokioNetwork) });
+    runtime().block_on(async move {
+        let mut actor = driver.actor("a", Exports::default());
+        let (listener, conn, _peer) = accepted(&actor).await;
+        let stopped = || Error::Io("the TCP driver has stopped".into());
+        let (accept, receive, ()) = guard("the waiting calls end", async {
+            tokio::join!(actor.accept(&listener), actor.receive(&conn, 10), async {
+                // Both calls wait in the core by now; nothing else would answer them.
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                driver_runtime.shutdown_background();
+            })
+        })
+        .await;
+        assert_eq!(accept, Err(stopped()));
+        assert_eq!(receive, Err(stopped()));
+        assert!(
+            guard("callbacks end", actor.next_callback())
+                .await
+                .is_none()
+        );
+        assert_eq!(actor.activate(&conn).await, Err(stopped()));
+    });
+}

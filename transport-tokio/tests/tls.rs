@@ -609,3 +609,89 @@ async fn unreadable_tls_files_stop_start_up_with_a_clear_error() {
         Ok(_) => panic!("started"),
     }
 }
+
+/// A STARTTLS handshake that meets plaintext fails; the connection then closes gracefully:
+/// the peer reads the 220 line, rustls' whole alert, and a clean end of stream, never a reset
+/// (an RST could make the peer's stack discard the alert it had not read yet).
+#[tokio::test]
+async fn a_failed_starttls_handshake_sends_its_alert_then_a_clean_end() {
+    let pki = pki();
+    let driver = start(Config {
+        server_tls: Some(pki.server_tls(false)),
+        ..Config::default()
+    });
+    let actor = driver.actor("smtp", Exports::default());
+    let (listener, addr) = listen(&actor).await;
+    let mut peer = ok("connect", TcpStream::connect(addr).await);
+    let conn = ok("accept", guard("accept", actor.accept(&listener)).await);
+    ok("activate", actor.activate(&conn).await);
+    ok(
+        "send",
+        actor.send(&conn, b"220 go ahead\r\n".to_vec()).await,
+    );
+    let upgrade = actor.upgrade_to_tls_server(&conn);
+    let peer_side = async {
+        let mut ready = [0u8; 14];
+        ok("read 220", peer.read_exact(&mut ready).await);
+        assert_eq!(&ready, b"220 go ahead\r\n");
+        ok("peer write", peer.write_all(b"MAIL FROM:<x@y>\r\n").await);
+        let mut rest = Vec::new();
+        ok("read to a clean end", peer.read_to_end(&mut rest).await);
+        rest
+    };
+    let (upgraded, rest) =
+        guard("failed upgrade", async { tokio::join!(upgrade, peer_side) }).await;
+    match upgraded {
+        Err(Error::TlsFailed(_)) => {}
+        other => panic!("expected a TLS failure, got {other:?}"),
+    }
+    // One alert record (type 21, TLS 1.2 record version, two bytes: level and description).
+    assert_eq!(rest.len(), 7, "{rest:?}");
+    assert_eq!(&rest[..5], &[21, 3, 3, 0, 2], "{rest:?}");
+    assert_eq!(rest[5], 2, "a fatal alert: {rest:?}");
+}
+
+/// What an actor sends before `close` reaches a peer that reads slowly, all of it, then
+/// close_notify and FIN.
+#[tokio::test]
+async fn a_close_right_after_a_large_send_delivers_every_byte_over_tls() {
+    const TOTAL: usize = 4 * 1024 * 1024;
+    let pki = pki();
+    let driver = start(Config {
+        server_tls: Some(pki.server_tls(true)),
+        ..Config::default()
+    });
+    let actor = driver.actor("server", Exports::default());
+    let (listener, addr) = listen(&actor).await;
+    let connector = pki.connector();
+    let peer = tokio::spawn(async move {
+        let tcp = TcpStream::connect(addr).await?;
+        let mut tls = connector.connect(localhost(), tcp).await?;
+        let mut got = Vec::new();
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            // Slow: the actor's close comes while most of the stream is still queued.
+            tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+            match tls.read(&mut buf).await? {
+                0 => return Ok::<_, std::io::Error>(got),
+                n => got.extend_from_slice(&buf[..n]),
+            }
+        }
+    });
+    let conn = ok("accept", guard("accept", actor.accept(&listener)).await);
+    ok("activate", actor.activate(&conn).await);
+    let data: Vec<u8> = (0..TOTAL).map(|i| (i * 13 % 251) as u8).collect();
+    for piece in data.chunks(256 * 1024) {
+        ok(
+            "send",
+            guard("send", actor.send(&conn, piece.to_vec())).await,
+        );
+    }
+    ok("close", actor.close(&conn).await);
+    let got = ok(
+        "peer (close_notify expected)",
+        ok("join", guard("peer", peer).await),
+    );
+    assert_eq!(got.len(), TOTAL);
+    assert!(got == data, "the stream differs");
+}

@@ -333,10 +333,18 @@ impl Handler {
                     return;
                 };
                 let (actor, call) = (actor.clone(), *call);
+                // A failed upgrade leaves no dead entry behind: the connection is closed. A
+                // failure the transport reported closes gracefully, so that the alert it wrote
+                // reaches the peer before the FIN (an RST may make the peer's stack discard
+                // it); a timeout cuts a handshake that is still running, which only RST ends.
+                let ending = if error == Error::HandshakeTimedOut {
+                    Ending::Abort
+                } else {
+                    Ending::Graceful
+                };
                 self.fx.set_tls(id, &mut open.tls, Tls::Plain);
                 self.fx.complete(&actor, call, Err(error));
-                // A failed upgrade leaves no dead entry behind: the connection is closed.
-                self.end_connection(now, id, Ending::Abort, |id| Error::Closed(id.to_string()));
+                self.end_connection(now, id, ending, |id| Error::Closed(id.to_string()));
             }
             _ => {}
         }

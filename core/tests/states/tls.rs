@@ -229,6 +229,9 @@ fn a_failed_handshake_returns_the_error_and_closes() {
         ))
     );
     assert_eq!(rig.handler.census().connections, 0);
+    // Gracefully: the alert the transport wrote goes out before the FIN; no RST.
+    assert!(rig.commands.contains(&Command::Close { connection: conn }));
+    assert!(!rig.commands.contains(&Command::Abort { connection: conn }));
 }
 
 #[test]
