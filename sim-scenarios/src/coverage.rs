@@ -54,9 +54,15 @@ pub fn replay(config: &Config, records: &[TraceRecord]) -> Result<BTreeMap<Strin
             *probes.entry((*name).to_owned()).or_default() += n;
         }
     };
+    let fresh = || {
+        let mut handler = Handler::new(settings.clone());
+        handler.record_transitions(true);
+        handler
+    };
     let mut core: Option<Handler> = None;
-    let mut replayed: VecDeque<Output> = VecDeque::new();
-    let missing = |i: usize, o: &Output| {
+    // What the replayed core did after the last input: its transitions, then its outputs.
+    let mut replayed: VecDeque<TraceEvent> = VecDeque::new();
+    let missing = |i: usize, o: &TraceEvent| {
         format!(
             "record {i}: the replayed core emitted {} which the trace lacks",
             compact(o)
@@ -71,7 +77,7 @@ pub fn replay(config: &Config, records: &[TraceRecord]) -> Result<BTreeMap<Strin
                 if let Some(old) = core.take() {
                     add(&old);
                 }
-                core = Some(Handler::new(settings.clone()));
+                core = Some(fresh());
             }
             TraceEvent::Input(input) => {
                 if let Some(o) = replayed.front() {
@@ -81,24 +87,29 @@ pub fn replay(config: &Config, records: &[TraceRecord]) -> Result<BTreeMap<Strin
                     return Err(format!("record {i}: an input before any driver started"));
                 };
                 handler.handle(record.at, input.clone());
-                replayed.extend(handler.drain_outputs());
+                while let Some(t) = handler.poll_transition() {
+                    replayed.push_back(TraceEvent::Transition(t));
+                }
+                replayed.extend(handler.drain_outputs().into_iter().map(TraceEvent::Output));
             }
-            TraceEvent::Output(recorded) => match replayed.pop_front() {
-                Some(o) if o == *recorded => {}
-                Some(o) => {
-                    return Err(format!(
-                        "record {i}: recorded {} but the replayed core emitted {}",
-                        compact(recorded),
-                        compact(&o)
-                    ));
+            recorded @ (TraceEvent::Output(_) | TraceEvent::Transition(_)) => {
+                match replayed.pop_front() {
+                    Some(o) if o == *recorded => {}
+                    Some(o) => {
+                        return Err(format!(
+                            "record {i}: recorded {} but the replayed core emitted {}",
+                            compact(recorded),
+                            compact(&o)
+                        ));
+                    }
+                    None => {
+                        return Err(format!(
+                            "record {i}: recorded {} which the replayed core did not emit",
+                            compact(recorded)
+                        ));
+                    }
                 }
-                None => {
-                    return Err(format!(
-                        "record {i}: recorded {} which the replayed core did not emit",
-                        compact(recorded)
-                    ));
-                }
-            },
+            }
         }
     }
     if let Some(o) = replayed.front() {
@@ -197,6 +208,7 @@ mod tests {
     fn trace() -> Vec<TraceRecord> {
         let settings = Config::default().validate().expect("config");
         let mut core = Handler::new(settings);
+        core.record_transitions(true);
         let inputs = [
             Input::ActorStarted {
                 actor: "a".into(),
@@ -220,6 +232,9 @@ mod tests {
             let at = i as u64 * 1_000;
             records.push(record(at, TraceEvent::Input(input.clone())));
             core.handle(Instant::from_nanos(at), input);
+            while let Some(t) = core.poll_transition() {
+                records.push(record(at, TraceEvent::Transition(t)));
+            }
             for o in core.drain_outputs() {
                 records.push(record(at, TraceEvent::Output(o)));
             }
@@ -245,6 +260,17 @@ mod tests {
             .expect("an output");
         missing.remove(at);
         assert!(replay(&Config::default(), &missing).is_err());
+        // A transition missing, and one the core never made.
+        let transition = records
+            .iter()
+            .position(|r| matches!(r.event, TraceEvent::Transition(_)))
+            .expect("a transition");
+        let mut untold = records.clone();
+        untold.remove(transition);
+        assert!(replay(&Config::default(), &untold).is_err());
+        let mut invented = records.clone();
+        invented.insert(transition, records[transition].clone());
+        assert!(replay(&Config::default(), &invented).is_err());
         // An input the trace does not show: the replayed outputs differ.
         let mut hidden = records.clone();
         let at = hidden

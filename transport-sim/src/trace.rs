@@ -10,7 +10,7 @@
 use serde::{Deserialize, Serialize};
 use std::io;
 use std::sync::{Arc, Mutex};
-use theater_tcp_core::{Input, Instant, Output};
+use theater_tcp_core::{Input, Instant, Output, Transition};
 use theater_tcp_tokio::Observed;
 
 /// One step of the core.
@@ -20,6 +20,8 @@ pub enum TraceEvent {
     Input(Input),
     /// An output drained from it.
     Output(Output),
+    /// A lifecycle transition the last input caused (recorded before that input's outputs).
+    Transition(Transition),
     /// The server host's software (re)started: a fresh driver and core from here on.
     DriverStarted {
         /// How many drivers started before this one in the run.
@@ -183,6 +185,7 @@ impl SharedRecorder {
                 let (at, event) = match observed {
                     Observed::Input(at, input) => (at, BorrowedEvent::Input(input)),
                     Observed::Output(at, output) => (at, BorrowedEvent::Output(output)),
+                    Observed::Transition(at, t) => (at, BorrowedEvent::Transition(t)),
                 };
                 crate::trace_hash::hash_value(&mut r.hash, &BorrowedRecord { at, event });
                 r.len += 1;
@@ -190,6 +193,7 @@ impl SharedRecorder {
                     let event = match event {
                         BorrowedEvent::Input(i) => TraceEvent::Input(i.clone()),
                         BorrowedEvent::Output(o) => TraceEvent::Output(o.clone()),
+                        BorrowedEvent::Transition(t) => TraceEvent::Transition(t.clone()),
                     };
                     r.records.push(TraceRecord { at, event });
                 }
@@ -212,6 +216,7 @@ struct BorrowedRecord<'a> {
 enum BorrowedEvent<'a> {
     Input(&'a Input),
     Output(&'a Output),
+    Transition(&'a Transition),
 }
 
 #[cfg(test)]

@@ -28,7 +28,7 @@ use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 use theater_tcp_core::{
     ActorId, CallId, Command, Config, ConfigError, ConnId, Error, Handler, Input, Instant, IoEvent,
-    ListenerId, Notice, Output, Reply,
+    ListenerId, Notice, Output, Reply, Transition,
 };
 use tokio::sync::mpsc::{self, UnboundedReceiver, UnboundedSender, WeakUnboundedSender};
 use tokio::sync::{Notify, oneshot};
@@ -58,12 +58,16 @@ impl std::error::Error for StartError {}
 #[derive(Debug)]
 pub struct Driver;
 
-/// One step of the core as the driver saw it: an input fed to it, or an output drained from
-/// it, with the core time it happened at. For recording traces (simulation, debugging).
+/// One step of the core as the driver saw it: an input fed to it, a lifecycle transition it
+/// made, or an output drained from it, with the core time it happened at. For recording
+/// traces (simulation, debugging).
 #[derive(Debug, Clone, Copy)]
 pub enum Observed<'a> {
     /// An input, just before the core handles it.
     Input(Instant, &'a Input),
+    /// A transition the last input caused (`from => to` of one lifecycle), drained before
+    /// the outputs; reported only to an observer (the core records them only then).
+    Transition(Instant, &'a Transition),
     /// An output, just before the driver executes or delivers it.
     Output(Instant, &'a Output),
 }
@@ -110,9 +114,12 @@ impl Driver {
         let tls = TlsContext::from_config_with_time(settings.config(), options.tls_time)
             .map_err(StartError::Tls)?;
         let (requests_tx, requests) = mpsc::unbounded_channel();
+        let mut handler = Handler::new(settings);
+        // A trace reads as a story: with an observer, every transition is part of it.
+        handler.record_transitions(options.observer.is_some());
         let shared = Arc::new_cyclic(|me: &Weak<Shared<N>>| Shared {
             state: Mutex::new(State {
-                handler: Handler::new(settings),
+                handler,
                 origin: tokio::time::Instant::now(),
                 network: Arc::new(network),
                 tls,
@@ -596,8 +603,17 @@ impl<N: Network> State<N> {
         self.memory.insert(connection, ConnectionMemory::default());
     }
 
-    /// Outputs after every input: commands to the transport, notices to actors.
+    /// Outputs after every input: the transitions it caused (to the observer), commands to
+    /// the transport, notices to actors.
     fn drain(&mut self) {
+        if self.observer.is_some() {
+            let now = self.now();
+            while let Some(transition) = self.handler.poll_transition() {
+                if let Some(observer) = self.observer.as_mut() {
+                    observer(Observed::Transition(now, &transition));
+                }
+            }
+        }
         while let Some(command) = self.handler.poll_command() {
             self.observe_output(|| Output::Command(command.clone()));
             self.execute(command);
