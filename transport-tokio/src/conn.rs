@@ -10,8 +10,8 @@
 //! in plaintext, so the handshake starts exactly at the next byte of the raw socket.
 
 use crate::buffers;
-use crate::driver::{Report, Reporter};
 use crate::network::{NetStream, Network};
+use crate::report::{Report, Reporter};
 use crate::tls::{self, TlsContext};
 use crate::tls_socket::TlsSocket;
 use bytes::BufMut;

@@ -18,12 +18,11 @@ use crate::handle::{
     CallbackEvent, ConnectionMemory, Core, DriverHandle, DriverStats, Request, Route,
 };
 use crate::network::{NetListener, NetStream, Network};
+use crate::report::{Report, Reporter, Sink};
 use crate::tls::{TlsConfigError, TlsContext};
-use std::cell::Cell;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
+use std::convert::Infallible;
 use std::fmt;
-use std::io;
-use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 use theater_tcp_core::{
@@ -113,7 +112,7 @@ impl Driver {
         let settings = config.validate().map_err(StartError::Config)?;
         let tls = TlsContext::from_config_with_time(settings.config(), options.tls_time)
             .map_err(StartError::Tls)?;
-        let (requests_tx, requests) = mpsc::unbounded_channel();
+        let (alive, handles_gone) = mpsc::unbounded_channel();
         let mut handler = Handler::new(settings);
         // A trace reads as a story: with an observer, every transition is part of it.
         handler.record_transitions(options.observer.is_some());
@@ -124,14 +123,15 @@ impl Driver {
                 network: Arc::new(network),
                 tls,
                 me: me.clone(),
-                weak_requests: requests_tx.downgrade(),
-                conns: HashMap::new(),
-                opening: HashMap::new(),
-                binding: HashMap::new(),
-                listeners: HashMap::new(),
-                calls: HashMap::new(),
-                actors: HashMap::new(),
+                weak_alive: alive.downgrade(),
+                conns: BTreeMap::new(),
+                opening: BTreeMap::new(),
+                binding: BTreeMap::new(),
+                listeners: BTreeMap::new(),
+                calls: BTreeMap::new(),
+                actors: BTreeMap::new(),
                 memory: BTreeMap::new(),
+                undeliverable: Vec::new(),
                 observer: options.observer,
                 armed: None,
                 stopped: false,
@@ -139,46 +139,10 @@ impl Driver {
             rearm: Notify::new(),
             runtime: tokio::runtime::Handle::current(),
         });
-        let route = Route::new(requests_tx, shared.clone());
-        tokio::spawn(run(shared, requests));
+        let route = Route::new(alive, shared.clone());
+        tokio::spawn(run(shared, handles_gone));
         Ok(DriverHandle { route })
     }
-}
-
-/// Where an I/O task reports to: the driver's state, while the driver runs.
-pub(crate) struct Reporter<N: Network>(Weak<Shared<N>>);
-
-impl<N: Network> Clone for Reporter<N> {
-    fn clone(&self) -> Self {
-        Reporter(self.0.clone())
-    }
-}
-
-impl<N: Network> Reporter<N> {
-    /// Hands `report` to the core at once; dropped once the driver stopped.
-    pub(crate) fn send(&self, report: Report<N>) {
-        if let Some(shared) = self.0.upgrade() {
-            shared.report(report);
-        }
-    }
-}
-
-/// What the I/O tasks report to the driver.
-pub(crate) enum Report<N: Network> {
-    Io(IoEvent),
-    Connected {
-        connection: ConnId,
-        result: io::Result<N::Stream>,
-    },
-    Accepted {
-        listener: ListenerId,
-        connection: ConnId,
-        result: io::Result<(N::Stream, SocketAddr)>,
-    },
-    Bound {
-        listener: ListenerId,
-        result: io::Result<N::Listener>,
-    },
 }
 
 enum ListenerCommand {
@@ -186,34 +150,14 @@ enum ListenerCommand {
     Cancel,
 }
 
-thread_local! {
-    /// Set while this thread holds a driver's lock: a request made then (by a drop inside the
-    /// core's bookkeeping) goes through the driver task instead of locking again.
-    static IN_CORE: Cell<bool> = const { Cell::new(false) };
-}
-
-/// Marks this thread as holding a driver's lock until dropped (also when the core panics, so
-/// that the thread does not stay marked).
-struct InCore;
-
-impl InCore {
-    fn enter() -> InCore {
-        IN_CORE.set(true);
-        InCore
-    }
-}
-
-impl Drop for InCore {
-    fn drop(&mut self) {
-        IN_CORE.set(false);
-    }
-}
-
 /// The driver's state behind one lock, shared by every task that feeds the core: an actor's
 /// call or callback result, and a connection's I/O report, are handled at once in the task
 /// that produced them (no hop through a driver task), and the outputs are routed from there.
-/// The driver task only arms the core's timer and serves requests made while the lock was
-/// held.
+/// The driver task only arms the core's timer and notices when every handle is gone.
+///
+/// Nothing re-enters the lock: the one value whose drop makes a request (a callback event
+/// whose actor is gone, which reports the callback failed) is kept aside while the lock is
+/// held and dropped after it is released.
 pub(crate) struct Shared<N: Network> {
     state: Mutex<State<N>>,
     /// Wakes the driver task when the core's next deadline moved earlier than it sleeps for.
@@ -230,31 +174,30 @@ impl<N: Network> Shared<N> {
     /// the input: every waiting call then fails instead of hanging, and later calls fail at
     /// once.
     fn with<R>(&self, f: impl FnOnce(&mut State<N>) -> R) -> Option<R> {
-        debug_assert!(!IN_CORE.get(), "the driver's lock is not reentrant");
         let _context = self.runtime.enter();
         let mut state = match self.state.lock() {
             Ok(state) => state,
             Err(poisoned) => {
                 let mut state = poisoned.into_inner();
-                if !state.stopped {
-                    state.stop();
-                }
+                let undeliverable = state.stop();
+                drop(state);
+                drop(undeliverable);
                 return None;
             }
         };
         if state.stopped {
             return None;
         }
-        let in_core = InCore::enter();
         let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             let result = f(&mut state);
             state.drain();
             result
         }));
-        drop(in_core);
         let Ok(result) = outcome else {
             tracing::error!("the TCP core panicked: the driver stops and every waiting call fails");
-            state.stop();
+            let undeliverable = state.stop();
+            drop(state);
+            drop(undeliverable);
             return None;
         };
         let next = state.handler.poll_timeout();
@@ -263,7 +206,10 @@ impl<N: Network> Shared<N> {
             (Some(_), None) => true,
             (None, _) => false,
         };
+        let undeliverable = std::mem::take(&mut state.undeliverable);
         drop(state);
+        // Each reports its callback failed: a request of its own, now that the lock is free.
+        drop(undeliverable);
         if earlier {
             self.rearm.notify_one();
         }
@@ -274,52 +220,35 @@ impl<N: Network> Shared<N> {
     /// (calls, actors' callback streams, I/O tasks) ends. Also after a panic poisoned the lock.
     fn stop(&self) {
         let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        if !state.stopped {
-            state.stop();
-        }
+        let undeliverable = state.stop();
+        drop(state);
+        drop(undeliverable);
     }
+}
 
-    /// A report of an I/O task (ignored once the driver stopped).
-    pub(crate) fn report(&self, report: Report<N>) {
+impl<N: Network> Sink<N> for Shared<N> {
+    fn report(&self, report: Report<N>) {
         let _ = self.with(|state| state.on_report(report));
     }
 }
 
 impl<N: Network> Core for Shared<N> {
-    fn submit(&self, request: Request) -> Result<(), Request> {
-        if IN_CORE.get() {
-            return Err(request);
-        }
-        let mut request = Some(request);
-        match self.with(|state| {
-            if let Some(request) = request.take() {
-                state.on_request(request);
-            }
-        }) {
-            Some(()) => Ok(()),
-            None => request.map_or(Ok(()), Err),
-        }
+    fn submit(&self, request: Request) -> bool {
+        self.with(|state| state.on_request(request)).is_some()
     }
 }
 
 /// The driver task: sleeps until the core's next deadline (re-armed when an input moved it
-/// earlier), serves requests that could not take the lock directly, and stops the driver
-/// once every handle is gone.
-async fn run<N: Network>(shared: Arc<Shared<N>>, mut requests: UnboundedReceiver<Request>) {
+/// earlier), and stops the driver once every handle is gone (the `alive` channel closed).
+async fn run<N: Network>(shared: Arc<Shared<N>>, mut handles_gone: UnboundedReceiver<Infallible>) {
     let shared = StopOnExit(shared);
     while let Some(deadline) = shared.with(|state| state.arm()) {
         // `biased`: a fixed branch order, so a simulation replays the same input order
         // (an unbiased select draws from tokio's unseeded per-thread RNG).
         tokio::select! {
             biased;
-            request = requests.recv() => match request {
-                Some(request) => {
-                    if shared.with(|state| state.on_request(request)).is_none() {
-                        break;
-                    }
-                }
-                None => break,
-            },
+            // Nothing is ever sent: `None` means every handle is gone.
+            None = handles_gone.recv() => break,
             () = shared.rearm.notified() => {}
             () = sleep_until(deadline) => {
                 let _ = shared.with(|state| state.timeout());
@@ -357,16 +286,19 @@ struct State<N: Network> {
     /// For the I/O tasks this state spawns: weak, so that they do not keep the driver alive.
     me: Weak<Shared<N>>,
     /// For callback events: weak, so that the driver alone does not keep itself running.
-    weak_requests: WeakUnboundedSender<Request>,
-    conns: HashMap<ConnId, UnboundedSender<Command>>,
+    weak_alive: WeakUnboundedSender<Infallible>,
+    // Ordered maps only: `stop` iterates them, and a simulation must replay the same order.
+    conns: BTreeMap<ConnId, UnboundedSender<Command>>,
     /// Connects in flight.
-    opening: HashMap<ConnId, AbortHandle>,
+    opening: BTreeMap<ConnId, AbortHandle>,
     /// Binds in flight.
-    binding: HashMap<ListenerId, AbortHandle>,
-    listeners: HashMap<ListenerId, UnboundedSender<ListenerCommand>>,
-    calls: HashMap<CallId, oneshot::Sender<Result<Reply, Error>>>,
-    actors: HashMap<ActorId, UnboundedSender<CallbackEvent>>,
+    binding: BTreeMap<ListenerId, AbortHandle>,
+    listeners: BTreeMap<ListenerId, UnboundedSender<ListenerCommand>>,
+    calls: BTreeMap<CallId, oneshot::Sender<Result<Reply, Error>>>,
+    actors: BTreeMap<ActorId, UnboundedSender<CallbackEvent>>,
     memory: BTreeMap<ConnId, ConnectionMemory>,
+    /// Callback events whose actor is gone, dropped once the lock is released (see `Shared`).
+    undeliverable: Vec<CallbackEvent>,
     observer: Option<Observer>,
     /// The core deadline the driver task sleeps until.
     armed: Option<Instant>,
@@ -395,7 +327,8 @@ impl<N: Network> State<N> {
     }
 
     fn reporter(&self) -> Reporter<N> {
-        Reporter(self.me.clone())
+        let me: Weak<dyn Sink<N>> = self.me.clone();
+        Reporter::new(me)
     }
 
     /// The core's next deadline, which the driver task now sleeps until.
@@ -411,7 +344,10 @@ impl<N: Network> State<N> {
     }
 
     /// Every handle is gone: ends every I/O task (their channels close) and fails what waits.
-    fn stop(&mut self) {
+    /// Returns the undelivered callback events, for the caller to drop once it released the
+    /// lock.
+    #[must_use = "undelivered events must be dropped after the lock is released"]
+    fn stop(&mut self) -> Vec<CallbackEvent> {
         self.stopped = true;
         for task in self.opening.values().chain(self.binding.values()) {
             task.abort();
@@ -422,6 +358,7 @@ impl<N: Network> State<N> {
         self.listeners.clear();
         self.calls.clear();
         self.actors.clear();
+        std::mem::take(&mut self.undeliverable)
     }
 
     /// Shows an input to the observer, built only when there is one.
@@ -636,14 +573,20 @@ impl<N: Network> State<N> {
                 id,
                 callback,
             } => {
-                let route = self.weak_requests.upgrade().and_then(|requests| {
+                let route = self.weak_alive.upgrade().and_then(|alive| {
                     let core: Arc<dyn Core> = self.me.upgrade()?;
-                    Some(Route::new(requests, core))
+                    Some(Route::new(alive, core))
                 });
                 let event = CallbackEvent::new(id, callback, route);
-                // An actor that is gone drops the event, which reports the callback failed.
-                if let Some(actor) = self.actors.get(&actor) {
-                    let _ = actor.send(event);
+                // An actor that is gone drops the event, which reports the callback failed:
+                // after the lock is released (see `Shared`).
+                match self.actors.get(&actor) {
+                    Some(actor) => {
+                        if let Err(mpsc::error::SendError(event)) = actor.send(event) {
+                            self.undeliverable.push(event);
+                        }
+                    }
+                    None => self.undeliverable.push(event),
                 }
             }
         }

@@ -39,45 +39,41 @@ pub(crate) enum Request {
     },
 }
 
-/// The driver's state as the handles see it: a request is handled at once, in the caller's
-/// task, under the driver's lock.
+/// The driver's state as the handles see it (whatever network it runs on): a request is
+/// handled at once, in the caller's task, under the driver's lock.
 pub(crate) trait Core: Send + Sync {
-    /// Handles `request` now; gives it back when it cannot be handled here (the driver
-    /// stopped, or this thread already holds the lock).
-    fn submit(&self, request: Request) -> Result<(), Request>;
+    /// Handles `request` now; `false` once the driver stopped.
+    fn submit(&self, request: Request) -> bool;
 }
 
-/// How a handle reaches the driver: directly through its [`Core`], or through the driver
-/// task's channel when the lock is already held by this thread. The channel also keeps the
-/// driver running: it stops when every sender is gone.
+/// Nothing is ever sent on it: every handle holds a sender, and the driver task learns from
+/// the channel's closing that every handle is gone.
+pub(crate) type Alive = UnboundedSender<std::convert::Infallible>;
+
+/// How a handle reaches the driver. It also keeps the driver running: the driver stops when
+/// every route is gone.
 #[derive(Clone)]
 pub(crate) struct Route {
-    requests: UnboundedSender<Request>,
+    alive: Alive,
     core: Arc<dyn Core>,
 }
 
 impl fmt::Debug for Route {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Route")
-            .field("stopped", &self.requests.is_closed())
+            .field("stopped", &self.alive.is_closed())
             .finish()
     }
 }
 
 impl Route {
-    pub(crate) fn new(requests: UnboundedSender<Request>, core: Arc<dyn Core>) -> Self {
-        Route { requests, core }
+    pub(crate) fn new(alive: Alive, core: Arc<dyn Core>) -> Self {
+        Route { alive, core }
     }
 
     /// Hands `request` to the driver; `false` once the driver stopped.
     fn submit(&self, request: Request) -> bool {
-        if self.requests.is_closed() {
-            return false;
-        }
-        match self.core.submit(request) {
-            Ok(()) => true,
-            Err(request) => self.requests.send(request).is_ok(),
-        }
+        !self.alive.is_closed() && self.core.submit(request)
     }
 }
 

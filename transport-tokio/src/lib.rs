@@ -20,6 +20,7 @@ mod conn;
 mod driver;
 mod handle;
 mod network;
+mod report;
 mod tls;
 mod tls_socket;
 
