@@ -5,8 +5,8 @@
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 mod support;
 use support::{guard, listen, ok, start_on as start};
@@ -165,20 +165,24 @@ async fn connect_refused_is_an_io_error() {
 struct TestNetwork {
     hang_connect: bool,
     accept_failures: Arc<AtomicUsize>,
-    accept_attempts: Arc<AtomicUsize>,
+    /// When each accept was attempted.
+    accept_attempts: Arc<Mutex<Vec<tokio::time::Instant>>>,
 }
 
 struct TestListener {
     inner: TcpListener,
     failures: Arc<AtomicUsize>,
-    attempts: Arc<AtomicUsize>,
+    attempts: Arc<Mutex<Vec<tokio::time::Instant>>>,
 }
 
 impl NetListener for TestListener {
     type Stream = TcpStream;
 
     async fn accept(&self) -> io::Result<(TcpStream, SocketAddr)> {
-        self.attempts.fetch_add(1, Ordering::SeqCst);
+        self.attempts
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(tokio::time::Instant::now());
         let fail = self
             .failures
             .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
@@ -265,8 +269,18 @@ async fn accept_errors_back_off_and_accepting_resumes() {
     let mut peer = ok("peer connect", TcpStream::connect(addr).await);
     let conn = ok("accept", guard("accept", actor.accept(&listener)).await);
     ok("activate", actor.activate(&conn).await);
-    // Three failed attempts, then the one that took the connection.
-    assert!(attempts.load(Ordering::SeqCst) >= 4);
+    // Three failed attempts, then the one that took the connection (and perhaps the next,
+    // waiting), each after the back-off of the failure before it: 20 ms, doubled to 40, then
+    // capped at 50. (Lower bounds only: a sleep never ends early, however loaded the machine.)
+    let attempts = attempts.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    assert!(attempts.len() >= 4, "{attempts:?}");
+    let gaps: Vec<Duration> = attempts[..4].windows(2).map(|w| w[1] - w[0]).collect();
+    for (gap, backoff) in gaps.iter().zip([20, 40, 50]) {
+        assert!(
+            *gap >= Duration::from_millis(backoff),
+            "an accept retried {gap:?} after a failure, before its {backoff} ms back-off: {gaps:?}"
+        );
+    }
     ok("send", actor.send(&conn, b"ok".to_vec()).await);
     let mut two = [0u8; 2];
     ok(
