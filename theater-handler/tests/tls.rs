@@ -1,0 +1,148 @@
+//! TLS through a real Theater runtime: implicit TLS with close_notify, STARTTLS with
+//! `openssl s_client -starttls smtp`, a certificate that cannot be loaded, and the two rustls
+//! crypto providers (theater's aws-lc-rs, the driver's ring) compiled into one process.
+
+mod support;
+
+use std::process::Stdio;
+use std::sync::Arc;
+use support::*;
+use theater::config::actor_manifest::TcpHandlerConfig;
+use theater_tcp_handler::{CoreConfig, TcpHandler};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::TcpStream;
+
+struct Certificate {
+    _dir: tempfile::TempDir,
+    cert: String,
+    key: String,
+    der: rustls_pki_types::CertificateDer<'static>,
+}
+
+fn certificate() -> Certificate {
+    let generated = rcgen::generate_simple_self_signed(vec!["localhost".into()]).expect("rcgen");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cert = dir.path().join("cert.pem");
+    let key = dir.path().join("key.pem");
+    std::fs::write(&cert, generated.cert.pem()).expect("write cert");
+    std::fs::write(&key, generated.signing_key.serialize_pem()).expect("write key");
+    Certificate {
+        der: generated.cert.der().clone(),
+        cert: cert.display().to_string(),
+        key: key.display().to_string(),
+        _dir: dir,
+    }
+}
+
+fn server_tls_table(port: u16, cert: &str, key: &str) -> String {
+    format!(
+        "listen = \"127.0.0.1:{port}\"\n\n[handler.server_tls]\nenabled = true\ncert = \"{cert}\"\nkey = \"{key}\"\n"
+    )
+}
+
+/// A rustls client trusting `cert`, with the ring provider passed explicitly.
+fn client(cert: &Certificate) -> tokio_rustls::TlsConnector {
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(cert.der.clone()).expect("root");
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .expect("versions")
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    tokio_rustls::TlsConnector::from(Arc::new(config))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn implicit_tls_echo_ends_with_close_notify_and_both_providers_do_not_panic() {
+    // theater's rustls has aws-lc-rs, ours ring: both are compiled into this test, and no
+    // process-wide default provider is installed (every config names its provider).
+    let _aws_lc_rs_is_here = rustls::crypto::aws_lc_rs::default_provider;
+    assert!(rustls::crypto::CryptoProvider::get_default().is_none());
+
+    let cert = certificate();
+    let theater = Theater::start(TcpHandler::new(TcpHandlerConfig::default())).await;
+    let port = free_port();
+    theater
+        .spawn(
+            "echo",
+            actor("echo"),
+            state("passive"),
+            Some(&server_tls_table(port, &cert.cert, &cert.key)),
+        )
+        .await;
+    wait_listening(([127, 0, 0, 1], port).into()).await;
+
+    let tcp = TcpStream::connect(("127.0.0.1", port))
+        .await
+        .expect("connect");
+    let name = rustls_pki_types::ServerName::try_from("localhost").expect("name");
+    let mut tls = tokio::time::timeout(STEP, client(&cert).connect(name, tcp))
+        .await
+        .expect("handshake in time")
+        .expect("handshake");
+    let data = random_bytes(200 * 1024, 7);
+    tls.write_all(&data).await.expect("write");
+    // close_notify from the client: the passive echo's receive sees end of stream and closes.
+    tls.shutdown().await.expect("close_notify");
+    let mut back = Vec::new();
+    // rustls reports a stream that ends without the server's close_notify as an error.
+    tokio::time::timeout(STEP, tls.read_to_end(&mut back))
+        .await
+        .expect("end in time")
+        .expect("a clean end: close_notify then FIN");
+    assert!(back == data, "the TLS echo differs");
+    assert!(rustls::crypto::CryptoProvider::get_default().is_none());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn starttls_with_openssl_s_client() {
+    let cert = certificate();
+    let mut config = CoreConfig::default();
+    config.server_tls = Some(theater_tcp_core::ServerTls {
+        enabled: true,
+        cert: cert.cert.clone(),
+        key: cert.key.clone(),
+        auto_handshake: false,
+    });
+    let theater = Theater::start(TcpHandler::with_config(config)).await;
+    let (_echo, addr) = theater
+        .spawn_listening("smtp-echo", actor("echo"), state("starttls"))
+        .await;
+
+    let mut s_client = tokio::process::Command::new("openssl")
+        .args(["s_client", "-starttls", "smtp", "-quiet", "-connect"])
+        .arg(addr.to_string())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("openssl s_client");
+    let mut stdin = s_client.stdin.take().expect("stdin");
+    let mut lines = BufReader::new(s_client.stdout.take().expect("stdout")).lines();
+    stdin.write_all(b"over tls\n").await.expect("write");
+    let line = tokio::time::timeout(STEP, lines.next_line())
+        .await
+        .expect("echo in time")
+        .expect("read")
+        .expect("a line");
+    assert_eq!(line, "over tls");
+    drop(stdin);
+    let _ = s_client.kill().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_certificate_that_cannot_be_loaded_fails_the_actor_start_naming_the_key() {
+    let theater = Theater::start(TcpHandler::new(TcpHandlerConfig::default())).await;
+    let table = server_tls_table(free_port(), "/nonexistent/cert.pem", "/nonexistent/key.pem");
+    let error = theater
+        .try_spawn("echo", actor("echo"), state("passive"), Some(&table))
+        .await
+        .err()
+        .expect("the actor must not start");
+    let message = format!("{error:#}");
+    assert!(message.contains("server_tls.cert"), "{message}");
+    assert!(message.contains("/nonexistent/cert.pem"), "{message}");
+}
