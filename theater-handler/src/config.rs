@@ -86,8 +86,10 @@ mod tests {
 
     #[test]
     fn an_empty_table_keeps_the_server_config_so_actors_share_its_driver() {
-        let mut base = Config::default();
-        base.send_timeout_ms = 1234;
+        let base = Config {
+            send_timeout_ms: 1234,
+            ..Config::default()
+        };
         let actor = ActorConfig::overlay(&base, &TcpHandlerConfig::default());
         assert_eq!(actor, ActorConfig::server(base));
     }

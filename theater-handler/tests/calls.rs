@@ -89,13 +89,8 @@ async fn a_waiting_accept_gets_the_next_client_and_a_closed_listener_is_gone() {
     let mut probe = Probe::connect(control_a).await;
     let port = free_port();
     let listener = probe.ok(&format!("listen 127.0.0.1:{port}")).await;
-    probe.send(&format!("accept {listener}")).await;
-    // The probe is blocked in accept (a waiting accept comes before handle-connection).
-    let _client = TcpStream::connect(("127.0.0.1", port))
-        .await
-        .expect("connect");
-    let answer = probe.answer().await;
-    assert!(answer.starts_with("ok conn-"), "{answer}");
+    let (conn, _client) = accept_one(&mut probe, &listener, port).await;
+    assert!(conn.starts_with("conn-"), "{conn}");
     probe.ok(&format!("close-listener {listener}")).await;
     assert_eq!(
         probe.run(&format!("accept {listener}")).await,
@@ -181,7 +176,7 @@ async fn bad_input_gets_the_documented_error_and_changes_nothing() {
         (
             A,
             "upgrade-to-tls-server conn-999999".into(),
-            "err Connection not found: conn-999999".into(),
+            "err server_tls not configured on this handler".into(),
         ),
     ];
     for (who, command, expected) in cases {
@@ -215,15 +210,9 @@ async fn the_chain_records_each_call_as_the_original_does() {
     assert!(probe.run("close nope").await.starts_with("err "));
     probe.ok(&format!("close-listener {listener}")).await;
 
-    let types = event_types(&mut spawned.events);
-    let tcp: Vec<&str> = types
-        .iter()
-        .filter_map(|t| t.strip_prefix("theater:simple/tcp/"))
-        .collect();
-    // The control connection: activate, set-active, then one send per answered command.
-    let expected_in_order = [
-        "activate",
-        "set-active",
+    // Each answer is sent (and its `send` recorded) after the call it answers returned; wait
+    // for the last one to be recorded.
+    let expected_tail = [
         "listen",
         "send",
         "accept",
@@ -237,5 +226,29 @@ async fn the_chain_records_each_call_as_the_original_does() {
         "close-listener",
         "send",
     ];
-    assert_eq!(tcp, expected_in_order, "all events: {types:?}");
+    let mut tcp: Vec<String> = Vec::new();
+    let deadline = tokio::time::Instant::now() + STEP;
+    loop {
+        tcp.extend(
+            event_types(&mut spawned.events)
+                .into_iter()
+                .filter_map(|t| t.strip_prefix("theater:simple/tcp/").map(str::to_owned)),
+        );
+        if tcp.len() >= expected_tail.len() || tokio::time::Instant::now() > deadline {
+            let from = tcp.iter().position(|t| t == "listen").unwrap_or(0);
+            if tcp[from..].len() >= expected_tail.len() || tokio::time::Instant::now() > deadline {
+                assert_eq!(tcp[from..], expected_tail, "all tcp events: {tcp:?}");
+                break;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // Before `listen`: only the control connections' activate and set-active.
+    let from = tcp.iter().position(|t| t == "listen").unwrap_or(0);
+    assert!(
+        tcp[..from]
+            .chunks(2)
+            .all(|pair| pair == ["activate", "set-active"]),
+        "{tcp:?}"
+    );
 }

@@ -99,13 +99,15 @@ async fn implicit_tls_echo_ends_with_close_notify_and_both_providers_do_not_pani
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn starttls_with_openssl_s_client() {
     let cert = certificate();
-    let mut config = CoreConfig::default();
-    config.server_tls = Some(theater_tcp_core::ServerTls {
-        enabled: true,
-        cert: cert.cert.clone(),
-        key: cert.key.clone(),
-        auto_handshake: false,
-    });
+    let config = CoreConfig {
+        server_tls: Some(theater_tcp_core::ServerTls {
+            enabled: true,
+            cert: cert.cert.clone(),
+            key: cert.key.clone(),
+            auto_handshake: false,
+        }),
+        ..CoreConfig::default()
+    };
     let theater = Theater::start(TcpHandler::with_config(config)).await;
     let (_echo, addr) = theater
         .spawn_listening("smtp-echo", actor("echo"), state("starttls"))
