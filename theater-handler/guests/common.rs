@@ -1,6 +1,6 @@
 #![allow(dead_code)] // each actor uses a different part
-// Shared by every test actor (included with `#[path]`): the imports of theater:simple/tcp,
-// and the Pack values of the Theater calling convention (state in, `result<tuple<state>>` out).
+                     // Shared by every test actor (included with `#[path]`): the imports of theater:simple/tcp,
+                     // and the Pack values of the Theater calling convention (state in, `result<tuple<state>>` out).
 
 use alloc::boxed::Box;
 use alloc::string::String;
@@ -109,9 +109,9 @@ pub fn ok(state: Value) -> Value {
 /// `err(message)`.
 pub fn err(message: String) -> Value {
     Value::Result {
-        ok_type: ValueType::Tuple(vec![ValueType::Option(Box::new(ValueType::List(Box::new(
-            ValueType::U8,
-        ))))]),
+        ok_type: ValueType::Tuple(vec![ValueType::Option(Box::new(ValueType::List(
+            Box::new(ValueType::U8),
+        )))]),
         err_type: ValueType::String,
         value: Err(Box::new(Value::String(message))),
     }

@@ -35,7 +35,9 @@ fn serve(state: Value, connection: String, pending: bool) -> Value {
         Ok(())
     };
     let result = activated.and_then(|_| match mode.as_slice() {
-        b"active" | b"once" => set_active(connection.clone(), String::from_utf8_lossy(&mode).into()),
+        b"active" | b"once" => {
+            set_active(connection.clone(), String::from_utf8_lossy(&mode).into())
+        }
         b"starttls" => starttls(&connection).and_then(|_| passive_echo(&connection)),
         _ => passive_echo(&connection),
     });

@@ -59,7 +59,9 @@ fn run(line: &str) -> Result<String, String> {
         "peer-address" => peer_address(a),
         "send" => send(a, b.into_bytes()).map(|n| format!("{n}")),
         "receive" => {
-            let max = b.parse::<u32>().map_err(|_| String::from("probe: bad max"))?;
+            let max = b
+                .parse::<u32>()
+                .map_err(|_| String::from("probe: bad max"))?;
             receive(a, max).map(|data| String::from_utf8_lossy(&data).into_owned())
         }
         "close" => unit(close(a)),
