@@ -252,3 +252,66 @@ async fn the_chain_records_each_call_as_the_original_does() {
         "{tcp:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connect_out_sends_and_receives() {
+    let theater = theater().await;
+    let (_probe, control) = theater
+        .spawn_listening("probe", actor("probe"), state(""))
+        .await;
+    let mut probe = Probe::connect(control).await;
+    let server = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = server.local_addr().expect("addr");
+
+    let conn = probe.ok(&format!("connect {addr}")).await;
+    let (mut peer, _) = tokio::time::timeout(STEP, server.accept())
+        .await
+        .expect("accept in time")
+        .expect("accept");
+    assert_eq!(probe.ok(&format!("send {conn} out")).await, "3");
+    let mut buf = [0u8; 3];
+    peer.read_exact(&mut buf).await.expect("read");
+    assert_eq!(&buf, b"out");
+    peer.write_all(b"in").await.expect("write");
+    assert_eq!(probe.ok(&format!("receive {conn} 2")).await, "in");
+    drop(peer);
+    // End of stream in passive mode is an empty receive.
+    assert_eq!(probe.ok(&format!("receive {conn} 2")).await, "");
+    let refused = probe
+        .run(&format!("connect 127.0.0.1:{}", free_port()))
+        .await;
+    assert!(refused.starts_with("err "), "{refused}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_active_connection_with_unread_bytes_moves_whole_to_another_actor() {
+    let theater = theater().await;
+    let worker = theater
+        .spawn("worker", actor("echo"), state("active"), None)
+        .await;
+    let (_probe, control) = theater
+        .spawn_listening("probe", actor("probe"), state(""))
+        .await;
+    let mut probe = Probe::connect(control).await;
+    let port = free_port();
+    let listener = probe.ok(&format!("listen 127.0.0.1:{port}")).await;
+    let (conn, mut client) = accept_one(&mut probe, &listener, port).await;
+    probe.ok(&format!("activate {conn}")).await;
+    // Bytes the probe never reads are buffered by the handler when the transfer happens.
+    client.write_all(b"unread").await.expect("write");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    probe.ok(&format!("transfer {conn} {}", worker.id)).await;
+    assert_eq!(
+        probe.run(&format!("send {conn} x")).await,
+        format!("err Connection {conn} not owned by this actor")
+    );
+    client.write_all(b" then more").await.expect("write");
+    let mut back = [0u8; 16];
+    tokio::time::timeout(STEP, client.read_exact(&mut back))
+        .await
+        .expect("echo in time")
+        .expect("read");
+    assert_eq!(&back, b"unread then more");
+}
