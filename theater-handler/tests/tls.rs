@@ -17,6 +17,7 @@ struct Certificate {
     cert: String,
     key: String,
     der: rustls_pki_types::CertificateDer<'static>,
+    key_der: Vec<u8>,
 }
 
 fn certificate() -> Certificate {
@@ -28,6 +29,7 @@ fn certificate() -> Certificate {
     std::fs::write(&key, generated.signing_key.serialize_pem()).expect("write key");
     Certificate {
         der: generated.cert.der().clone(),
+        key_der: generated.signing_key.serialize_der(),
         cert: cert.display().to_string(),
         key: key.display().to_string(),
         _dir: dir,
@@ -147,4 +149,66 @@ async fn a_certificate_that_cannot_be_loaded_fails_the_actor_start_naming_the_ke
     let message = format!("{error:#}");
     assert!(message.contains("server_tls.cert"), "{message}");
     assert!(message.contains("/nonexistent/cert.pem"), "{message}");
+}
+
+/// A rustls server with `cert`, the ring provider passed explicitly.
+fn acceptor(cert: &Certificate) -> tokio_rustls::TlsAcceptor {
+    let key = rustls_pki_types::PrivateKeyDer::Pkcs8(cert.key_der.clone().into());
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .expect("versions")
+    .with_no_client_auth()
+    .with_single_cert(vec![cert.der.clone()], key)
+    .expect("server config");
+    tokio_rustls::TlsAcceptor::from(Arc::new(config))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upgrade_to_tls_client_after_a_plain_connect() {
+    let cert = certificate();
+    let config = CoreConfig {
+        client_tls: theater_tcp_core::ClientTls {
+            enabled: true,
+            ca_cert: Some(cert.cert.clone()),
+            danger_skip_verify: false,
+            auto_handshake: false,
+        },
+        ..CoreConfig::default()
+    };
+    let theater = Theater::start(TcpHandler::with_config(config)).await;
+    let (_probe, control) = theater
+        .spawn_listening("probe", actor("probe"), state(""))
+        .await;
+    let mut probe = Probe::connect(control).await;
+    let server = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = server.local_addr().expect("addr");
+
+    let conn = probe.ok(&format!("connect {addr}")).await;
+    let (plain, _) = server.accept().await.expect("accept");
+    let tls_server = tokio::spawn({
+        let acceptor = acceptor(&cert);
+        async move {
+            let mut tls = acceptor.accept(plain).await.expect("server handshake");
+            let mut buf = [0u8; 6];
+            tls.read_exact(&mut buf).await.expect("read");
+            tls.write_all(b"secret").await.expect("write");
+            tls.flush().await.expect("flush");
+            buf
+        }
+    });
+    probe
+        .ok(&format!("upgrade-to-tls-client {conn} localhost"))
+        .await;
+    assert_eq!(probe.ok(&format!("send {conn} hidden")).await, "6");
+    let received = tokio::time::timeout(STEP, tls_server)
+        .await
+        .expect("server in time")
+        .expect("server");
+    assert_eq!(&received, b"hidden");
+    assert_eq!(probe.ok(&format!("receive {conn} 6")).await, "secret");
+    assert!(rustls::crypto::CryptoProvider::get_default().is_none());
 }
