@@ -135,21 +135,27 @@ impl TcpHandler {
     }
 }
 
-impl Handler for TcpHandler {
-    fn create_instance(&self, config: Option<&HandlerConfig>) -> Box<dyn Handler> {
-        let config = match config {
-            Some(HandlerConfig::Tcp { config }) => {
-                config::ActorConfig::overlay(&self.server, config)
-            }
-            _ => self.config.clone(),
-        };
-        Box::new(TcpHandler {
+/// A clone shares the drivers and the config, as the original's did; what one actor's
+/// instance prepared stays with that instance.
+impl Clone for TcpHandler {
+    fn clone(&self) -> Self {
+        TcpHandler {
             drivers: self.drivers.clone(),
             server: self.server.clone(),
-            config,
+            config: self.config.clone(),
             prepared: None,
             started: None,
-        })
+        }
+    }
+}
+
+impl Handler for TcpHandler {
+    fn create_instance(&self, config: Option<&HandlerConfig>) -> Box<dyn Handler> {
+        let mut instance = self.clone();
+        if let Some(HandlerConfig::Tcp { config }) = config {
+            instance.config = config::ActorConfig::overlay(&self.server, config);
+        }
+        Box::new(instance)
     }
 
     fn init(&mut self, actor_handle: ActorHandle, actor_instance: SharedActorInstance) {

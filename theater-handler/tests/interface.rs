@@ -56,4 +56,9 @@ fn name_imports_and_exports_are_the_originals() {
     assert_eq!(Handler::imports(&ours), Handler::imports(&original));
     assert_eq!(Handler::exports(&ours), Handler::exports(&original));
     assert!(Handler::supports_composite(&ours));
+    // As with the original, a clone is a handler of the same interface.
+    assert_eq!(
+        Handler::interface_hashes(&ours.clone()),
+        Handler::interface_hashes(&original.clone())
+    );
 }
