@@ -26,7 +26,7 @@ async fn acceptor_hands_every_client_to_the_worker(how: &str) {
     let clients: Vec<_> = (0..CLIENTS)
         .map(|i| {
             tokio::spawn(async move {
-                let data = random_bytes(16 * 1024, i as u64 + 1);
+                let data = random_bytes(8 * 1024, i as u64 + 1);
                 let back = echo_through(addr, &data).await;
                 assert!(back == data, "client {i}: the echo differs");
             })

@@ -22,7 +22,7 @@ use tokio::sync::mpsc;
 use tokio::sync::oneshot;
 
 /// The longest any single step of a test may take.
-pub const STEP: Duration = Duration::from_secs(20);
+pub const STEP: Duration = Duration::from_secs(60);
 
 pub fn actor(name: &str) -> Vec<u8> {
     let path = format!("{}/tests/actors/{name}.wasm", env!("CARGO_MANIFEST_DIR"));
