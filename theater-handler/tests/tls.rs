@@ -212,3 +212,44 @@ async fn upgrade_to_tls_client_after_a_plain_connect() {
     assert_eq!(probe.ok(&format!("receive {conn} 6")).await, "secret");
     assert!(rustls::crypto::CryptoProvider::get_default().is_none());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stopping_an_actor_closes_its_tls_connections_with_close_notify() {
+    let cert = certificate();
+    let theater = Theater::start(TcpHandler::new(TcpHandlerConfig::default())).await;
+    let port = free_port();
+    let echo = theater
+        .spawn(
+            "echo",
+            actor("echo"),
+            state("active"),
+            Some(&server_tls_table(port, &cert.cert, &cert.key)),
+        )
+        .await;
+    wait_listening(([127, 0, 0, 1], port).into()).await;
+
+    let tcp = TcpStream::connect(("127.0.0.1", port))
+        .await
+        .expect("connect");
+    let name = rustls_pki_types::ServerName::try_from("localhost").expect("name");
+    let mut tls = tokio::time::timeout(STEP, client(&cert).connect(name, tcp))
+        .await
+        .expect("handshake in time")
+        .expect("handshake");
+    tls.write_all(b"ping").await.expect("write");
+    let mut buf = [0u8; 4];
+    tokio::time::timeout(STEP, tls.read_exact(&mut buf))
+        .await
+        .expect("echo in time")
+        .expect("read");
+    assert_eq!(&buf, b"ping");
+
+    theater.stop(echo.id).await;
+    let mut rest = Vec::new();
+    // rustls reports an end without close_notify as an error.
+    tokio::time::timeout(STEP, tls.read_to_end(&mut rest))
+        .await
+        .expect("closed in time")
+        .expect("close_notify before the end of stream");
+    assert!(rest.is_empty());
+}
