@@ -9,7 +9,6 @@ extern crate alloc;
 #[path = "../../common.rs"]
 mod common;
 
-use alloc::string::String;
 use common::*;
 use packr_guest::{export, pack_types, Value};
 
