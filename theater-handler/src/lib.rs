@@ -116,7 +116,7 @@ impl TcpHandler {
     }
 
     /// A handler with the full config of this project (`SEMANTICS.md`): timeouts, watermarks,
-    /// address policy, quotas, STARTTLS-only server certificates, ... which theater's own
+    /// address policy, STARTTLS-only server certificates, ... which theater's own
     /// manifest parsing would drop. Actors' manifest tables overlay the keys they set.
     pub fn with_config(config: CoreConfig) -> Self {
         let actor = config::ActorConfig::server(config);
