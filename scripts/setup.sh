@@ -13,6 +13,15 @@ command -v clang >/dev/null 2>&1 || need+=(clang)
 command -v wasm-ld >/dev/null 2>&1 || need+=(lld)
 dpkg -s wasi-libc >/dev/null 2>&1 || need+=(wasi-libc)
 dpkg -s libclang-rt-14-dev-wasm32 >/dev/null 2>&1 || need+=(libclang-rt-14-dev-wasm32)
+# The Pack ABI test actors of theater-handler/ are Rust, built for wasm32-unknown-unknown with
+# Debian's toolchain (its sources make -Zbuild-std possible without a rustup target) and a
+# wasm-ld new enough to define __heap_end (lld 14 does not).
+[ -x /usr/bin/rustc ] && /usr/bin/rustc --version 2>/dev/null | grep -q '^rustc 1\.9[6-9]' || need+=(rustc-web)
+[ -x /usr/bin/cargo ] && /usr/bin/cargo --version 2>/dev/null | grep -q '^cargo 1\.9[6-9]' || need+=(cargo-web)
+dpkg -s rust-web-src >/dev/null 2>&1 || need+=(rust-web-src)
+[ -x /usr/lib/llvm-22/bin/wasm-ld ] || need+=(lld-22)
+# The guest build's --check reads export sections with a few lines of Python.
+command -v python3 >/dev/null 2>&1 || need+=(python3)
 # A client nobody here wrote, for the end-to-end echo test.
 command -v nc >/dev/null 2>&1 || need+=(netcat-openbsd)
 # Erlang/OTP, for the gen_tcp echo server the echo benchmark compares against.
