@@ -7,8 +7,8 @@
 //! transfers something back to A, deadlocks: A cannot run B's callback while it waits for B.
 //! `transfer-async` returns as soon as ownership flipped and avoids it.
 
-use crate::host::{ActorStatus, LogBuffer};
 use crate::manifest::Limits;
+use crate::spec::{ActorStatus, LogBuffer};
 use std::time::{Duration, Instant};
 use theater_tcp_core::{Call, Callback, Exports, Reply};
 use theater_tcp_tokio::{ActorHandle, Caller};
@@ -578,15 +578,12 @@ async fn run_callback(
             Some(f) => invoke(store, fuel, f, (state, (connection,))).await,
             None => Ran::Failed("handle-connection is not exported".into()),
         },
+        // The core falls back to `handle-connection` for an actor that exports only that
+        // (it knows the exports): this callback comes only to actors that export it.
         Callback::HandleConnectionTransfer { connection } => {
-            match (
-                &exported.handle_connection_transfer,
-                &exported.handle_connection,
-            ) {
-                (Some(f), _) | (None, Some(f)) => {
-                    invoke(store, fuel, f, (state, (connection,))).await
-                }
-                (None, None) => Ran::Failed("handle-connection-transfer is not exported".into()),
+            match &exported.handle_connection_transfer {
+                Some(f) => invoke(store, fuel, f, (state, (connection,))).await,
+                None => Ran::Failed("handle-connection-transfer is not exported".into()),
             }
         }
         Callback::OnData { connection, data } => match &exported.on_data {

@@ -2,9 +2,10 @@
 
 use crate::actor::{ActorCtx, ActorTask, ExportIndices, Exported, TcpHost, chain};
 use crate::manifest::{Limits, ManifestError};
-use std::collections::{BTreeSet, VecDeque};
+use crate::spec::{ActorSpec, ActorStatus, LogBuffer};
+use std::collections::BTreeSet;
 use std::fmt;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 use std::time::Duration;
 use theater_tcp_core::Config;
 use theater_tcp_tokio::{Caller, Driver, DriverHandle, StartError, TokioNetwork};
@@ -15,30 +16,6 @@ use wasmtime::{Engine, Store, StoreLimitsBuilder};
 
 /// How often the engine's epoch ticks: the granularity of the per-callback time budget.
 const EPOCH_TICK: Duration = Duration::from_millis(10);
-
-/// How many `runtime.log` lines [`Host::logs`] keeps (the oldest are dropped first).
-pub const LOG_CAPACITY: usize = 4096;
-
-/// One actor to run: its id (what `transfer` names) and its component.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ActorSpec {
-    /// The actor's id, unique in the host.
-    pub id: String,
-    /// The component binary (`.wasm` bytes of a component, not a core module).
-    pub component: Vec<u8>,
-}
-
-/// Whether an actor runs.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ActorStatus {
-    /// Its task takes callbacks.
-    Running,
-    /// It stopped; its connections and listeners were closed.
-    Stopped {
-        /// Why: `trapped in on-data: ...`, `stopped by the host`, `init failed: ...`.
-        reason: String,
-    },
-}
 
 /// Why the host did not start. Each actor error names the actor and the step.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -82,25 +59,6 @@ impl fmt::Display for HostError {
 }
 
 impl std::error::Error for HostError {}
-
-/// The bounded ring of `runtime.log` lines, shared by every actor of a host.
-#[derive(Debug, Clone, Default)]
-pub(crate) struct LogBuffer(Arc<Mutex<VecDeque<(String, String)>>>);
-
-impl LogBuffer {
-    pub(crate) fn push(&self, actor: &str, msg: String) {
-        let mut lines = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-        if lines.len() == LOG_CAPACITY {
-            lines.pop_front();
-        }
-        lines.push_back((actor.to_owned(), msg));
-    }
-
-    fn snapshot(&self) -> Vec<(String, String)> {
-        let lines = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-        lines.iter().cloned().collect()
-    }
-}
 
 struct Slot {
     id: String,

@@ -26,7 +26,9 @@ pub mod bench;
 mod echo;
 mod host;
 mod manifest;
+mod spec;
 
 pub use echo::{EchoBuildError, builtin_echo_component};
-pub use host::{ActorSpec, ActorStatus, Host, HostError, LOG_CAPACITY};
+pub use host::{Host, HostError};
 pub use manifest::{ActorEntry, Limits, Manifest, ManifestError};
+pub use spec::{ActorSpec, ActorStatus, LOG_CAPACITY};

@@ -19,7 +19,7 @@
 //!
 //! Every error names the key it is about, as a path: `handler[0].server_tls.cert: ...`.
 
-use crate::host::ActorSpec;
+use crate::spec::ActorSpec;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
 use std::fmt;
