@@ -335,12 +335,17 @@ impl Printer {
             .unwrap_or_default();
         let seeds = match b.last_seed {
             None => "no seed".to_owned(),
-            Some(last) => format!(
-                "{} seeds{shard} ({} to {last}), {} runs",
-                b.complete_seeds + u64::from(!b.runs.is_multiple_of(b.scenarios.max(1))),
-                b.first_seed,
-                b.runs
-            ),
+            Some(last) => {
+                let seeds =
+                    b.complete_seeds + u64::from(!b.runs.is_multiple_of(b.scenarios.max(1)));
+                format!(
+                    "{seeds} {}{shard} ({} to {last}), {} {}",
+                    if seeds == 1 { "seed" } else { "seeds" },
+                    b.first_seed,
+                    b.runs,
+                    if b.runs == 1 { "run" } else { "runs" },
+                )
+            }
         };
         let partial = if !b.runs.is_multiple_of(b.scenarios.max(1)) {
             format!(
