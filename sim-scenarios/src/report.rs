@@ -9,6 +9,8 @@ use serde::Serialize;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
 use theater_tcp_sim::FaultPlan;
 
 /// A value as one line of JSON, with byte lists longer than 16 shown as `"<N bytes>"` (trace
@@ -53,13 +55,41 @@ pub fn repro_line(scenario: &str, seed: u64, plan: Option<&FaultPlan>) -> String
     line
 }
 
-/// A seed that did not pass, with its shrunk plan.
+/// `path` as one word of a POSIX shell command: as it is when it holds only safe characters,
+/// else in single quotes.
+pub fn shell_word(path: &Path) -> String {
+    let text = path.display().to_string();
+    let safe = |c: char| c.is_ascii_alphanumeric() || "_./-+=:,@".contains(c);
+    if !text.is_empty() && text.chars().all(safe) {
+        text
+    } else {
+        format!("'{}'", text.replace('\'', "'\\''"))
+    }
+}
+
+/// The command that runs the regression file `path`.
+pub fn replay_line(path: &Path) -> String {
+    let features = if cfg!(feature = "planted-bug") {
+        " --features planted-bug"
+    } else {
+        ""
+    };
+    format!(
+        "cargo run --release -p theater-tcp-scenarios{features} --bin theater-tcp-sim -- \
+         replay {}",
+        shell_word(path)
+    )
+}
+
+/// A seed that ran (a failure when its verdict is not a pass), with its shrunk plan.
 #[derive(Debug, Clone)]
 pub struct Failure {
-    /// The failed seed (its records dropped).
+    /// The seed (its records dropped).
     pub result: SeedResult,
     /// The minimal plan, when shrinking ran.
     pub shrunk: Option<Shrunk>,
+    /// The regression file written for it (`--save-failures`).
+    pub saved: Option<PathBuf>,
 }
 
 impl Failure {
@@ -143,6 +173,48 @@ impl Summary {
     /// Whether every seed passed.
     pub fn all_passed(&self) -> bool {
         self.rows.iter().all(|r| r.passed == r.seeds)
+    }
+}
+
+/// How far a `--budget` run got.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct BudgetReport {
+    /// The budget, as `--budget` takes it.
+    pub budget: String,
+    /// Wall-clock time the runs took (runs started before the budget ran out finish).
+    pub wall: Duration,
+    /// (scenario, seed) runs done.
+    pub runs: u64,
+    /// Scenarios per seed.
+    pub scenarios: u64,
+    /// The first seed run.
+    pub first_seed: u64,
+    /// The last seed run (some of its scenarios only, when `runs` is not a multiple of
+    /// `scenarios`).
+    pub last_seed: Option<u64>,
+    /// Seeds that ran every requested scenario.
+    pub complete_seeds: u64,
+    /// Whether the seed range ended before the budget did.
+    pub range_done: bool,
+    /// The shard, when `--shard` was given.
+    pub shard: Option<String>,
+}
+
+/// A replayed regression file's trace hash against the one it saved.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReplayCheck {
+    /// The file.
+    pub file: String,
+    /// The hash it expects, if it has one.
+    pub expected: Option<u64>,
+    /// The hash of the run.
+    pub got: u64,
+}
+
+impl ReplayCheck {
+    /// Whether the run gave the expected hash (or none was expected).
+    pub fn matches(&self) -> bool {
+        self.expected.is_none_or(|e| e == self.got)
     }
 }
 
@@ -239,6 +311,102 @@ impl Printer {
         out.flush()
     }
 
+    /// How far a `--budget` run got (printed before the summary).
+    pub fn budget(&self, out: &mut dyn Write, b: &BudgetReport) -> io::Result<()> {
+        if self.json {
+            let line = json!({
+                "kind": "budget",
+                "budget": b.budget,
+                "wall_ms": b.wall.as_millis() as u64,
+                "runs": b.runs,
+                "first_seed": b.first_seed,
+                "last_seed": b.last_seed,
+                "complete_seeds": b.complete_seeds,
+                "range_done": b.range_done,
+                "shard": b.shard,
+            });
+            writeln!(out, "{line}")?;
+            return out.flush();
+        }
+        let shard = b
+            .shard
+            .as_ref()
+            .map(|s| format!(" of shard {s}"))
+            .unwrap_or_default();
+        let seeds = match b.last_seed {
+            None => "no seed".to_owned(),
+            Some(last) => {
+                let seeds =
+                    b.complete_seeds + u64::from(!b.runs.is_multiple_of(b.scenarios.max(1)));
+                format!(
+                    "{seeds} {}{shard} ({} to {last}), {} {}",
+                    if seeds == 1 { "seed" } else { "seeds" },
+                    b.first_seed,
+                    b.runs,
+                    if b.runs == 1 { "run" } else { "runs" },
+                )
+            }
+        };
+        let partial = if !b.runs.is_multiple_of(b.scenarios.max(1)) {
+            format!(
+                "; seed {} ran {} of {} scenarios",
+                b.last_seed.unwrap_or_default(),
+                b.runs % b.scenarios,
+                b.scenarios
+            )
+        } else {
+            String::new()
+        };
+        let end = if b.range_done {
+            "the seed range ended first"
+        } else {
+            "stopped by the budget"
+        };
+        writeln!(out)?;
+        writeln!(
+            out,
+            "budget {}: {seeds} in {:.1}s{partial}; {end}",
+            b.budget,
+            b.wall.as_secs_f64()
+        )?;
+        out.flush()
+    }
+
+    /// Whether a replayed file gave its expected trace hash (printed before the summary).
+    pub fn replay(&self, out: &mut dyn Write, r: &ReplayCheck) -> io::Result<()> {
+        if self.json {
+            let line = json!({
+                "kind": "replay",
+                "file": r.file,
+                "expected_hash": r.expected.map(|h| format!("{h:016x}")),
+                "trace_hash": format!("{:016x}", r.got),
+                "matches": r.matches(),
+            });
+            writeln!(out, "{line}")?;
+            return out.flush();
+        }
+        writeln!(out)?;
+        match r.expected {
+            None => writeln!(
+                out,
+                "replay {}: trace hash {:016x} (the file expects none)",
+                r.file, r.got
+            )?,
+            Some(e) if e == r.got => writeln!(
+                out,
+                "replay {}: trace hash {:016x}, as expected",
+                r.file, r.got
+            )?,
+            Some(e) => writeln!(
+                out,
+                "replay {}: trace hash {:016x} DIFFERS from the expected {e:016x}: the run is \
+                 not the one saved (the core, the scenario or the build changed)",
+                r.file, r.got
+            )?,
+        }
+        out.flush()
+    }
+
     /// The summary table, coverage, and failures with their repro lines.
     pub fn summary(
         &self,
@@ -260,6 +428,7 @@ impl Printer {
                     "shrink_tries": f.shrunk.as_ref().map(|s| s.tries),
                     "repro": f.repro(self.plan_given),
                     "repro_minimal": f.repro_minimal(),
+                    "replay": f.saved.as_deref().map(replay_line),
                 });
                 writeln!(out, "{line}")?;
             }
@@ -354,10 +523,125 @@ impl Printer {
                 if let Some(line) = f.repro_minimal() {
                     writeln!(out, "    reproduce with the minimal plan: {line}")?;
                 }
+                if let Some(path) = &f.saved {
+                    writeln!(
+                        out,
+                        "    saved: {}; replay: {}",
+                        path.display(),
+                        replay_line(path)
+                    )?;
+                }
             }
         }
         out.flush()
     }
+}
+
+/// `text` escaped for XML attribute values and character data; characters XML 1.0 cannot
+/// hold (most control characters) become U+FFFD.
+pub fn xml_escape(text: &str) -> String {
+    let mut escaped = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => escaped.push_str("&amp;"),
+            '<' => escaped.push_str("&lt;"),
+            '>' => escaped.push_str("&gt;"),
+            '"' => escaped.push_str("&quot;"),
+            '\'' => escaped.push_str("&apos;"),
+            '\t' | '\n' | '\r' => escaped.push(c),
+            c if (c as u32) < 0x20 || c == '\u{fffe}' || c == '\u{ffff}' => {
+                escaped.push('\u{fffd}');
+            }
+            c => escaped.push(c),
+        }
+    }
+    escaped
+}
+
+/// A JUnit XML report of `cases`: one `testsuite` per scenario (in the order they first ran),
+/// one `testcase` per seed (`name="seed N"`, `classname="theater-tcp-sim.SCENARIO"`, `time` in
+/// seconds of wall-clock time), and for a seed that did not pass a `failure` (`type` is
+/// `FAIL` or `NONDETERMINISTIC`) whose message is the reason and whose text carries the trace
+/// hash, the plan and the commands that reproduce it.
+pub fn junit(cases: &[Failure], plan_given: bool) -> String {
+    let mut suites: Vec<(&str, Vec<&Failure>)> = Vec::new();
+    for case in cases {
+        match suites
+            .iter_mut()
+            .find(|(name, _)| *name == case.result.scenario)
+        {
+            Some((_, list)) => list.push(case),
+            None => suites.push((case.result.scenario, vec![case])),
+        }
+    }
+    let secs = |cases: &[&Failure]| {
+        cases
+            .iter()
+            .map(|c| c.result.wall.as_secs_f64())
+            .sum::<f64>()
+    };
+    let failed = |cases: &[&Failure]| cases.iter().filter(|c| !c.result.verdict.passed()).count();
+    let all: Vec<&Failure> = cases.iter().collect();
+    let mut xml = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+    xml.push_str(&format!(
+        "<testsuites name=\"theater-tcp-sim\" tests=\"{}\" failures=\"{}\" errors=\"0\" \
+         time=\"{:.3}\">\n",
+        all.len(),
+        failed(&all),
+        secs(&all)
+    ));
+    for (name, list) in &suites {
+        xml.push_str(&format!(
+            "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{}\" errors=\"0\" \
+             skipped=\"0\" time=\"{:.3}\">\n",
+            xml_escape(name),
+            list.len(),
+            failed(list),
+            secs(list)
+        ));
+        for case in list {
+            let r = &case.result;
+            let open = format!(
+                "    <testcase classname=\"theater-tcp-sim.{}\" name=\"seed {}\" time=\"{:.3}\"",
+                xml_escape(name),
+                r.seed,
+                r.wall.as_secs_f64()
+            );
+            let Some(why) = r.verdict.why() else {
+                xml.push_str(&open);
+                xml.push_str("/>\n");
+                continue;
+            };
+            let mut text = format!(
+                "{} seed {} ({}, trace hash {:016x}): {why}\nplan: {}\nreproduce: {}\n",
+                r.scenario,
+                r.seed,
+                r.verdict.label(),
+                r.trace_hash,
+                compact(&r.plan),
+                case.repro(plan_given)
+            );
+            if let Some(s) = &case.shrunk {
+                text.push_str(&format!("minimal plan: {}\n", compact(&s.plan)));
+            }
+            if let Some(line) = case.repro_minimal() {
+                text.push_str(&format!("reproduce with the minimal plan: {line}\n"));
+            }
+            if let Some(path) = &case.saved {
+                text.push_str(&format!("replay: {}\n", replay_line(path)));
+            }
+            xml.push_str(&format!(
+                "{open}>\n      <failure message=\"{}\" type=\"{}\">{}</failure>\n    \
+                 </testcase>\n",
+                xml_escape(why),
+                r.verdict.label(),
+                xml_escape(&text)
+            ));
+        }
+        xml.push_str("  </testsuite>\n");
+    }
+    xml.push_str("</testsuites>\n");
+    xml
 }
 
 #[cfg(test)]
@@ -370,6 +654,26 @@ mod tests {
         let text = compact(&v);
         assert!(text.contains("\"<100 bytes>\""), "{text}");
         assert!(text.contains("[1,2]"), "{text}");
+    }
+
+    #[test]
+    fn xml_text_is_escaped_and_control_characters_replaced() {
+        assert_eq!(
+            xml_escape("a<b & \"c\" 'd'>\u{1}\n"),
+            "a&lt;b &amp; &quot;c&quot; &apos;d&apos;&gt;\u{fffd}\n"
+        );
+    }
+
+    #[test]
+    fn paths_are_quoted_for_the_shell_only_when_needed() {
+        assert_eq!(
+            shell_word(Path::new("out/echo-seed-3.json")),
+            "out/echo-seed-3.json"
+        );
+        assert_eq!(
+            shell_word(Path::new("my dir/it's.json")),
+            "'my dir/it'\\''s.json'"
+        );
     }
 
     #[test]

@@ -5,7 +5,7 @@
 use crate::catalogue::Scenario;
 use crate::coverage::{self, Coverage};
 use crate::shrink::{self, Shrunk};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::time::Duration;
 use theater_tcp_sim::harness::SeedReport;
 use theater_tcp_sim::{FaultPlan, TraceRecord};
@@ -71,6 +71,26 @@ pub struct SeedResult {
     pub coverage: Coverage,
     /// The first run's trace, when asked for.
     pub records: Vec<TraceRecord>,
+}
+
+/// A saved seed, as `theater-tcp-sim --save-failures DIR` writes it and `theater-tcp-sim replay
+/// FILE` runs it: the scenario, the seed and the fault plan to run it under (the minimal one
+/// when the failure was shrunk), and the trace hash that run gave.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Regression {
+    /// The scenario's name.
+    pub scenario: String,
+    /// The seed.
+    pub seed: u64,
+    /// The fault plan, instead of the one the seed draws.
+    pub plan: FaultPlan,
+    /// The expected trace hash, 16 hex digits as result lines print it; a replay that gives
+    /// another one fails.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trace_hash: Option<String>,
+    /// Why the seed failed when it was saved (for the reader; a replay ignores it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub why: Option<String>,
 }
 
 /// The prefix of turmoil's error when a run reaches its time limit.

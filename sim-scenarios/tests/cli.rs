@@ -1,7 +1,9 @@
 //! The `theater-tcp-sim` command line: arguments it refuses (exit status 2, a message that says
 //! what is wrong), `--help`, a passing run (exit 0, one line per seed with its trace hash, the
 //! summary table), a failing run (exit 1, the failure with its minimal plan and a repro line
-//! that reproduces it with the same trace hash), and the same as JSON lines.
+//! that reproduces it with the same trace hash), and the same as JSON lines; and the options
+//! for CI and long runs: `--jobs` (output identical to one job), `--shard` (shards cover the
+//! sweep exactly), `--budget`, `--junit`, `--save-failures` and `replay FILE`.
 
 use std::process::{Command, Output};
 use theater_tcp_scenarios::cli::{self, ArgError, Request};
@@ -43,12 +45,31 @@ fn bad_arguments_are_refused_with_what_is_wrong() {
     assert!(parse_error(&["--seeds", "1..x"]).contains("malformed"));
     let empty = parse_error(&["--seeds", "9..9"]);
     assert!(empty.contains("empty seed range '9..9'"), "{empty}");
-    assert!(parse_error(&["--seeds"]).contains("--seeds needs a value"));
-    assert!(parse_error(&["--scenario"]).contains("--scenario needs a value"));
-    assert!(parse_error(&["--bogus"]).contains("unknown option '--bogus'"));
-    assert!(parse_error(&["echo"]).contains("unexpected argument 'echo'"));
-    assert!(parse_error(&["--json=yes"]).contains("--json takes no value"));
-    assert!(parse_error(&["--plan", "{nope"]).contains("--plan is not a fault plan"));
+    let missing = parse_error(&["--seeds"]);
+    assert!(
+        missing.contains("a value is required for '--seeds <A..B>'"),
+        "{missing}"
+    );
+    assert!(parse_error(&["--scenario"]).contains("a value is required for '--scenario"));
+    let unknown = parse_error(&["--bogus"]);
+    assert!(
+        unknown.contains("unexpected argument '--bogus'"),
+        "{unknown}"
+    );
+    let positional = parse_error(&["echo"]);
+    assert!(
+        positional.contains("unrecognized subcommand 'echo'"),
+        "{positional}"
+    );
+    let valued = parse_error(&["--json=yes"]);
+    assert!(
+        valued.contains("unexpected value 'yes' for '--json'"),
+        "{valued}"
+    );
+    let plan = parse_error(&["--plan", "{nope"]);
+    assert!(plan.contains("'--plan <JSON>': not a fault plan"), "{plan}");
+    let open = parse_error(&["--seeds", "5.."]);
+    assert!(open.contains("--seeds 5.. has no end"), "{open}");
 }
 
 #[test]
@@ -102,21 +123,31 @@ fn help_documents_every_option_and_scenario() {
     assert_eq!(out.status.code(), Some(0));
     let help = text(&out.stdout);
     for option in [
-        "--scenario NAME|all",
-        "--seeds A..B",
+        "--scenario <NAME|all>",
+        "--seeds <A..B>",
+        "--jobs <N>",
+        "--shard <I/N>",
+        "--budget <DURATION>",
         "--trace",
         "--json",
-        "--plan JSON",
+        "--plan <JSON>",
         "--no-shrink",
+        "--junit <FILE>",
+        "--save-failures <DIR>",
+        "--progress",
         "--list",
         "--help",
-        "exit status",
+        "replay",
+        "Exit status: 0",
     ] {
         assert!(help.contains(option), "--help lacks {option}:\n{help}");
     }
     for s in theater_tcp_scenarios::catalogue() {
         assert!(help.contains(s.name), "--help lacks scenario {}", s.name);
     }
+    assert_eq!(text(&sim(&["-h"]).stdout), help);
+    let replay = text(&sim(&["replay", "--help"]).stdout);
+    assert!(replay.contains("<FILE>"), "{replay}");
     let list = text(&sim(&["--list"]).stdout);
     assert!(list.contains("oracles: byte-exact echo"), "{list}");
 }
@@ -259,4 +290,390 @@ fn json_trace_lines_are_the_records_of_the_run() {
     assert_eq!(Some(traces.len() as u64), result["trace_len"].as_u64());
     assert_eq!(traces[0]["event"]["DriverStarted"]["generation"], 0);
     assert!(traces.iter().all(|t| t["seed"] == 1 && t["at_ns"].is_u64()));
+}
+
+/// Exits 2 with `message` on stderr and nothing on stdout.
+#[track_caller]
+fn refused(args: &[&str], message: &str) {
+    let out = sim(args);
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+    assert!(err.contains(message), "{args:?}: {err} lacks {message}");
+    assert!(err.contains("usage: theater-tcp-sim"), "{err}");
+    assert!(out.stdout.is_empty(), "{args:?}");
+}
+
+#[test]
+fn bad_jobs_shards_and_budgets_exit_2_with_what_is_wrong() {
+    refused(&["--jobs", "0"], "--jobs must be at least 1");
+    refused(&["--jobs", "two"], "malformed job count 'two'");
+    refused(
+        &["--shard", "2/2"],
+        "shard '2/2' does not exist: shards are numbered from 0",
+    );
+    refused(
+        &["--shard", "0/0"],
+        "the number of shards N must be at least 1",
+    );
+    refused(&["--shard", "1"], "malformed shard '1': expected I/N");
+    refused(&["--shard", "a/2"], "malformed shard 'a/2'");
+    refused(
+        &["--seeds", "4", "--shard", "1/2"],
+        "--shard 1/2 leaves no seed of 4..5",
+    );
+    refused(&["--budget", "10x"], "malformed duration '10x'");
+    refused(&["--budget", "10"], "malformed duration '10'");
+    refused(&["--budget", "0s"], "budget '0s' is zero");
+    refused(&["--seeds", "0.."], "--seeds 0.. has no end");
+    refused(
+        &["--seeds", "0..3", "replay", "x.json"],
+        "cannot be used with",
+    );
+    refused(
+        &["replay", "/nonexistent/x.json"],
+        "cannot read /nonexistent/x.json",
+    );
+}
+
+/// Result lines and the summary, with each line's wall-clock time blanked.
+fn without_wall_times(stdout: &str) -> String {
+    stdout
+        .lines()
+        .map(|line| match line.find("  wall ") {
+            Some(at) => {
+                let rest = &line[at + 7..];
+                let rest = rest.trim_start();
+                let after = rest.find(' ').map_or("", |i| &rest[i..]);
+                format!("{}  wall -{after}", &line[..at])
+            }
+            None => line.to_owned(),
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[test]
+fn two_jobs_print_exactly_what_one_job_prints() {
+    let args = |jobs| {
+        [
+            "--scenario",
+            "echo,selftest-corrupt",
+            "--seeds",
+            "0..10",
+            "--no-shrink",
+            "--jobs",
+            jobs,
+        ]
+    };
+    let one = sim(&args("1"));
+    let two = sim(&args("2"));
+    assert_eq!(one.status.code(), Some(1));
+    assert_eq!(two.status.code(), Some(1));
+    let (one, two) = (text(&one.stdout), text(&two.stdout));
+    assert_eq!(without_wall_times(&one), without_wall_times(&two));
+    // Not two empty outputs: every seed's line, in (scenario, seed) order, and the failures.
+    let order: Vec<(String, u64)> = two
+        .lines()
+        .take(20)
+        .map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            (f[0].to_owned(), f[2].parse().expect("a seed"))
+        })
+        .collect();
+    let expected: Vec<(String, u64)> = ["echo", "selftest-corrupt"]
+        .iter()
+        .flat_map(|s| (0..10).map(move |seed| (s.to_string(), seed)))
+        .collect();
+    assert_eq!(order, expected);
+    assert_eq!(row(&two, "echo"), [10, 10, 0, 0]);
+    assert_eq!(row(&two, "selftest-corrupt"), [10, 0, 10, 0]);
+    assert_eq!(two.matches("    reproduce: ").count(), 10);
+}
+
+#[test]
+fn two_shards_together_run_exactly_the_unsharded_seeds_with_the_same_hashes() {
+    let run = |extra: &[&str]| {
+        let mut args = vec!["--scenario", "echo", "--seeds", "3..13", "--jobs", "2"];
+        args.extend_from_slice(extra);
+        let out = sim(&args);
+        assert_eq!(out.status.code(), Some(0), "{args:?}");
+        text(&out.stdout)
+    };
+    let seeds_and_hashes = |stdout: &str| {
+        stdout
+            .lines()
+            .filter(|l| l.starts_with("echo ") && l.contains(" hash "))
+            .map(|l| {
+                let seed: u64 = l
+                    .split_whitespace()
+                    .nth(2)
+                    .expect("seed")
+                    .parse()
+                    .expect("seed");
+                (seed, hash_of(stdout, "echo", seed))
+            })
+            .collect::<Vec<_>>()
+    };
+    let all = seeds_and_hashes(&run(&[]));
+    let first = seeds_and_hashes(&run(&["--shard", "0/2"]));
+    let second = seeds_and_hashes(&run(&["--shard", "1/2"]));
+    assert_eq!(all.len(), 10);
+    assert!(first.iter().all(|(seed, _)| seed % 2 == 0), "{first:?}");
+    assert!(second.iter().all(|(seed, _)| seed % 2 == 1), "{second:?}");
+    let mut both = [first, second].concat();
+    both.sort();
+    assert_eq!(both, all);
+}
+
+#[test]
+fn a_budget_stops_starting_seeds_and_reports_how_far_it_got() {
+    let started = std::time::Instant::now();
+    let out = sim(&[
+        "--scenario",
+        "echo,close",
+        "--seeds",
+        "100..",
+        "--budget",
+        "2s",
+        "--json",
+        "--progress",
+    ]);
+    let wall = started.elapsed();
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    let lines: Vec<serde_json::Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    let results: Vec<(String, u64)> = lines
+        .iter()
+        .filter(|l| l["kind"] == "result")
+        .map(|l| {
+            (
+                l["scenario"].as_str().unwrap_or_default().to_owned(),
+                l["seed"].as_u64().unwrap_or_default(),
+            )
+        })
+        .collect();
+    // Seed by seed from the start of the range: echo 100, close 100, echo 101, ...
+    let expected: Vec<(String, u64)> = (0..results.len() as u64)
+        .map(|i| {
+            (
+                (if i % 2 == 0 { "echo" } else { "close" }).to_owned(),
+                100 + i / 2,
+            )
+        })
+        .collect();
+    assert!(!results.is_empty());
+    assert_eq!(results, expected);
+    let budget = lines
+        .iter()
+        .find(|l| l["kind"] == "budget")
+        .expect("a budget line");
+    assert_eq!(budget["budget"], "2s");
+    assert_eq!(budget["runs"].as_u64(), Some(results.len() as u64));
+    assert_eq!(budget["first_seed"], 100);
+    assert_eq!(budget["range_done"], false);
+    assert!(
+        budget["wall_ms"].as_u64().is_some_and(|ms| ms >= 2_000),
+        "{budget}"
+    );
+    // The runs in flight finish; an echo seed takes well under a second.
+    assert!(wall < std::time::Duration::from_secs(30), "{wall:?}");
+    assert_eq!(
+        lines.last().map(|l| l["kind"].clone()),
+        Some("summary".into())
+    );
+    // --progress: lines on stderr (not a terminal here), none on stdout.
+    let err = text(&out.stderr);
+    let last = err.lines().last().unwrap_or_default();
+    assert!(
+        last.starts_with(&format!("theater-tcp-sim: {} (budget: ", results.len()))
+            && last.contains(" runs done, 0 failed, "),
+        "{err}"
+    );
+    assert!(!stdout.contains("runs done"));
+
+    // A range shorter than the budget runs whole.
+    let out = sim(&["--scenario", "echo", "--seeds", "0..3", "--budget", "1h"]);
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    assert!(
+        stdout.contains("budget 1h: 3 seeds (0 to 2), 3 runs in "),
+        "{stdout}"
+    );
+    assert!(stdout.contains("; the seed range ended first"), "{stdout}");
+    assert_eq!(row(&stdout, "echo"), [3, 3, 0, 0]);
+}
+
+/// A fresh directory for one test's files.
+fn scratch(name: &str) -> std::path::PathBuf {
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("cli-{name}"));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("a scratch directory");
+    dir
+}
+
+#[test]
+fn junit_has_a_suite_per_scenario_a_case_per_seed_and_each_failure() {
+    let dir = scratch("junit");
+    let file = dir.join("report.xml");
+    let path = file.to_str().expect("a UTF-8 path");
+    let out = sim(&[
+        "--scenario",
+        "selftest-corrupt,echo",
+        "--seeds",
+        "0..3",
+        "--no-shrink",
+        "--jobs",
+        "2",
+        "--junit",
+        path,
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let xml = std::fs::read_to_string(&file).expect("the report");
+    let doc = roxmltree::Document::parse(&xml).unwrap_or_else(|e| panic!("{e}:\n{xml}"));
+    let root = doc.root_element();
+    assert_eq!(root.tag_name().name(), "testsuites");
+    assert_eq!(root.attribute("tests"), Some("6"));
+    assert_eq!(root.attribute("failures"), Some("3"));
+    let suites: Vec<_> = root
+        .children()
+        .filter(|n| n.has_tag_name("testsuite"))
+        .collect();
+    let names: Vec<_> = suites.iter().filter_map(|s| s.attribute("name")).collect();
+    assert_eq!(names, ["echo", "selftest-corrupt"]);
+    let cases = |suite: &roxmltree::Node| {
+        suite
+            .children()
+            .filter(|n| n.has_tag_name("testcase"))
+            .map(|c| {
+                let failure = c.children().find(|n| n.has_tag_name("failure"));
+                (
+                    c.attribute("name").unwrap_or_default().to_owned(),
+                    failure.map(|f| {
+                        (
+                            f.attribute("message").unwrap_or_default().to_owned(),
+                            f.text().unwrap_or_default().to_owned(),
+                        )
+                    }),
+                )
+            })
+            .collect::<Vec<_>>()
+    };
+    let echo = cases(&suites[0]);
+    assert_eq!(suites[0].attribute("failures"), Some("0"));
+    assert_eq!(
+        echo.iter()
+            .map(|(n, f)| (n.as_str(), f.is_some()))
+            .collect::<Vec<_>>(),
+        [("seed 0", false), ("seed 1", false), ("seed 2", false)]
+    );
+    let failing = cases(&suites[1]);
+    assert_eq!(suites[1].attribute("tests"), Some("3"));
+    assert_eq!(suites[1].attribute("failures"), Some("3"));
+    for (seed, (name, failure)) in failing.iter().enumerate() {
+        assert_eq!(name, &format!("seed {seed}"));
+        let (message, body) = failure.as_ref().expect("a failure");
+        assert!(
+            message.starts_with("echo: not a prefix of the sent stream"),
+            "{message}"
+        );
+        // The plan's JSON (quotes, braces) came through the escaping intact.
+        assert!(body.contains("\nplan: {\"accepts\":{"), "{body}");
+        assert!(body.contains("\"streams\":{"), "{body}");
+        assert!(
+            body.contains(&format!(
+                "reproduce: cargo run --release -p theater-tcp-scenarios --bin theater-tcp-sim \
+                 -- --scenario selftest-corrupt --seeds {seed}..{}",
+                seed + 1
+            )),
+            "{body}"
+        );
+    }
+    assert!(suites.iter().all(|s| {
+        s.attribute("time")
+            .is_some_and(|t| t.parse::<f64>().is_ok())
+    }));
+}
+
+#[test]
+fn a_saved_failure_replays_with_its_hash_and_a_changed_hash_fails_the_replay() {
+    let dir = scratch("replay");
+    let dir_text = dir.to_str().expect("a UTF-8 path");
+    let out = sim(&[
+        "--scenario",
+        "selftest-corrupt",
+        "--seeds",
+        "4..5",
+        "--save-failures",
+        dir_text,
+    ]);
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    let file = dir.join("selftest-corrupt-seed-4.json");
+    let saved: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&file).expect("the saved failure"))
+            .expect("JSON");
+    assert_eq!(saved["scenario"], "selftest-corrupt");
+    assert_eq!(saved["seed"], 4);
+    // Shrunk: the corruption needs no fault.
+    let none = serde_json::to_value(theater_tcp_scenarios::FaultPlan::none()).expect("a plan");
+    assert_eq!(saved["plan"], none);
+    let file_text = file.to_str().expect("a UTF-8 path");
+    assert!(
+        stdout.contains(&format!(
+            "replay: cargo run --release -p theater-tcp-scenarios --bin theater-tcp-sim -- \
+             replay {file_text}\n"
+        )),
+        "{stdout}"
+    );
+    let expected = saved["trace_hash"].as_str().expect("a hash").to_owned();
+    // The replay runs the minimal plan and gets the saved hash (and still fails).
+    let replay = sim(&["replay", file_text]);
+    let replayed = text(&replay.stdout);
+    assert_eq!(replay.status.code(), Some(1), "{replayed}");
+    assert_eq!(hash_of(&replayed, "selftest-corrupt", 4), expected);
+    assert!(
+        replayed.contains(&format!("trace hash {expected}, as expected")),
+        "{replayed}"
+    );
+
+    // A passing regression: exit 0 with its hash, 1 with another.
+    let write = |hash: Option<&str>| {
+        let mut regression = serde_json::json!({"scenario": "echo", "seed": 2, "plan": none});
+        if let Some(hash) = hash {
+            regression["trace_hash"] = hash.into();
+        }
+        let path = dir.join("echo-2.json");
+        std::fs::write(&path, regression.to_string()).expect("write");
+        path.to_str().expect("a UTF-8 path").to_owned()
+    };
+    let path = write(None);
+    let out = sim(&["replay", &path]);
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    let hash = hash_of(&stdout, "echo", 2);
+    let out = sim(&["replay", &write(Some(&hash)), "--json"]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(text(&out.stdout).contains("\"matches\":true"));
+    let other = format!("{:016x}", u64::from_str_radix(&hash, 16).expect("hex") ^ 1);
+    let out = sim(&["replay", &write(Some(&other))]);
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(
+        stdout.contains(&format!(
+            "trace hash {hash} DIFFERS from the expected {other}"
+        )),
+        "{stdout}"
+    );
+    refused(
+        &["replay", &dir.join("nope.json").display().to_string()],
+        "cannot read",
+    );
+    std::fs::write(dir.join("bad.json"), "{\"seed\": 1}").expect("write");
+    refused(
+        &["replay", &dir.join("bad.json").display().to_string()],
+        "is not a regression file",
+    );
 }

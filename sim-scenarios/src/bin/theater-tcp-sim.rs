@@ -1,5 +1,6 @@
-//! `theater-tcp-sim [--scenario NAME|all] [--seeds A..B] [--trace] [--json]`: runs the
-//! simulation scenarios of the Theater TCP handler; see `--help` and
+//! `theater-tcp-sim [--scenario NAME|all] [--seeds A..B] [--jobs N] [--shard I/N] ...` and
+//! `theater-tcp-sim replay FILE`: runs the simulation scenarios of the Theater TCP handler;
+//! see `--help` and
 //! `theater_tcp_scenarios::cli`.
 
 #![forbid(unsafe_code)]
