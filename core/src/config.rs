@@ -78,8 +78,12 @@ pub struct Config {
     pub max_chunk: usize,
     /// Largest `send`.
     pub max_send_bytes: usize,
-    /// Accepted connections a listener may queue before it stops accepting.
+    /// Accepted connections a listener may queue before it stops accepting. Connections in
+    /// their implicit TLS handshake are not queued and do not count.
     pub backlog: usize,
+    /// Most accepted connections in their implicit TLS handshake at once, over every listener;
+    /// beyond it the oldest handshake is dropped (RST) so that accepting never waits on them.
+    pub max_handshakes: usize,
     /// After `on-close(id, "eof")`, keep the connection open for sending until the actor closes it.
     pub keep_open_on_peer_close: bool,
     /// TCP_NODELAY on every connection.
@@ -111,6 +115,7 @@ impl Default for Config {
             max_chunk: 64 * 1024,
             max_send_bytes: 16 * 1024 * 1024,
             backlog: 128,
+            max_handshakes: 256,
             keep_open_on_peer_close: false,
             nodelay: true,
             keepalive_secs: None,
@@ -174,6 +179,7 @@ impl Config {
             ("max_chunk", self.max_chunk),
             ("max_send_bytes", self.max_send_bytes),
             ("backlog", self.backlog),
+            ("max_handshakes", self.max_handshakes),
         ];
         for (key, value) in positive {
             if value == 0 {
@@ -282,6 +288,13 @@ mod tests {
                     ..Config::default()
                 },
                 "max_connections",
+            ),
+            (
+                Config {
+                    max_handshakes: 0,
+                    ..Config::default()
+                },
+                "max_handshakes",
             ),
             (
                 Config {

@@ -18,7 +18,6 @@ impl Handler {
             backing_off: false,
             waiters: VecDeque::new(),
             queue: VecDeque::new(),
-            handshaking: 0,
         });
         self.fx.set_listener(listener, &mut l.state, listening);
         let owner = l.owner.clone();
@@ -182,9 +181,6 @@ impl Handler {
             self.update_accepting(listener);
             return;
         }
-        if tls {
-            l.handshaking += 1;
-        }
         let owner = owner.clone();
         let state = if tls {
             ConnState::Handshaking {
@@ -193,19 +189,39 @@ impl Handler {
         } else {
             ConnState::queued(listener)
         };
+        if tls {
+            self.make_room_for_a_handshake(now);
+        }
         self.fx.connection_created(id, &state);
         let mut conn = Connection::new(owner, state);
         conn.peer = Some(peer);
         conn.local = Some(local);
         self.socket_defaults(id);
+        self.conns.insert(id, conn);
         if tls {
-            self.conns.insert(id, conn);
+            self.handshakes.start(id);
             self.start_handshake(now, id, TlsRole::Server);
         } else {
-            self.conns.insert(id, conn);
             self.hand_out(now, listener, id);
         }
         self.update_accepting(listener);
+    }
+
+    /// At `max_handshakes` accepted connections in their implicit handshake, the oldest is
+    /// dropped (RST) so that a new peer can start its own: slow peers cannot hold the host.
+    fn make_room_for_a_handshake(&mut self, now: Instant) {
+        let max = self.cfg().max_handshakes;
+        while self.handshakes.len() >= max {
+            let Some(oldest) = self.handshakes.oldest() else {
+                return;
+            };
+            self.fx.probe("accept.oldest_handshake_dropped");
+            // `remove_conn` takes it out of `handshakes`; should it be gone already, forget it.
+            if !self.conns.contains_key(&oldest) {
+                self.handshakes.finish(oldest);
+            }
+            self.end_connection(now, oldest, Ending::Abort, |c| Error::Closed(c.to_string()));
+        }
     }
 
     /// A freshly accepted (and, with implicit TLS, secured) connection goes to a waiting
@@ -301,6 +317,8 @@ impl Handler {
     }
 
     /// Accept while the queue has room, the connection limit allows, and no back-off runs.
+    /// Handshakes in flight do not count against the queue bound (`max_handshakes` bounds
+    /// them, by dropping the oldest), so slow handshakes never pause accepting.
     pub(super) fn update_accepting(&mut self, id: ListenerId) {
         let backlog = self.cfg().backlog;
         let full = self.at_connection_limit();
@@ -312,7 +330,7 @@ impl Handler {
         else {
             return;
         };
-        let want = !full && !l.backing_off && l.queue.len() + l.handshaking < backlog;
+        let want = !full && !l.backing_off && l.queue.len() < backlog;
         match (l.accept, want) {
             (AcceptState::Idle, true) => {
                 l.accept = AcceptState::InFlight(next);
