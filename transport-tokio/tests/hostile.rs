@@ -1,4 +1,6 @@
-//! Hostile peers on real sockets: slow TLS handshakes must not keep honest clients out.
+//! Hostile peers on real sockets: slow TLS handshakes must not keep honest clients out, a
+//! flood past `max_connections` must not stop a live stream nor leave anything behind, and
+//! plaintext or a corrupt record on a TLS port ends only that connection.
 //!
 //! The bounds here are liveness bounds far from every timeout the handler has (the handshake
 //! timeout is 10 s): a client that gets through only when the slow peers time out fails them.
@@ -18,6 +20,7 @@ use theater_tcp_tokio::{Caller, DriverHandle, TokioNetwork, provider};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
+use tokio_rustls::client::TlsStream;
 
 /// Far below the 10 s handshake timeout, far above what a handshake and an echo take.
 const LIVENESS: Duration = Duration::from_secs(5);
@@ -154,4 +157,118 @@ async fn slow_handshakes_do_not_keep_an_honest_client_out() {
         ),
     }
     drop(slow);
+}
+
+/// Writes `data` and reads the same number of bytes back.
+async fn round_trip(stream: &mut TcpStream, data: &[u8]) -> Vec<u8> {
+    ok("write", stream.write_all(data).await);
+    let mut got = vec![0u8; data.len()];
+    ok("read", guard("an echo", stream.read_exact(&mut got)).await);
+    got
+}
+
+/// Writes `data` over TLS and reads the same number of bytes back.
+async fn tls_round_trip(stream: &mut TlsStream<TcpStream>, data: &[u8]) -> Vec<u8> {
+    ok("write", stream.write_all(data).await);
+    ok("flush", stream.flush().await);
+    let mut got = vec![0u8; data.len()];
+    ok("read", guard("an echo", stream.read_exact(&mut got)).await);
+    got
+}
+
+/// Waits until the handler and the transport hold nothing but `live` connections.
+async fn settles_to(driver: &DriverHandle, live: usize) {
+    guard("the host lets go of every closed connection", async {
+        loop {
+            let stats = driver.stats().await;
+            if stats.census.connections == live
+                && stats.census.closing == 0
+                && stats.connections.len() == live
+            {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_flood_past_max_connections_keeps_a_live_stream_flowing_and_leaves_nothing_behind() {
+    let driver = start_on(
+        Config {
+            max_connections: Some(8),
+            ..Config::default()
+        },
+        TokioNetwork,
+    );
+    let actor = driver.actor("server", Exports::default());
+    let (listener, addr) = listen(&actor).await;
+    serve_echo(actor.caller(), listener);
+    let mut live = ok("live connect", TcpStream::connect(addr).await);
+    assert_eq!(round_trip(&mut live, b"first").await, b"first");
+    // 100 peers connect and say nothing: 7 take the free places, the kernel holds the rest.
+    let mut flood = Vec::new();
+    for _ in 0..100 {
+        flood.push(ok("flood connect", TcpStream::connect(addr).await));
+    }
+    holds(&driver, 8).await;
+    for i in 0..200u32 {
+        let chunk = vec![i as u8; 1024];
+        assert_eq!(round_trip(&mut live, &chunk).await, chunk, "chunk {i}");
+    }
+    let census = driver.stats().await.census;
+    assert_eq!(census.connections, 8, "never past max_connections");
+    drop(flood);
+    // Serving again: each flood connection is accepted in turn, ends, and frees its place.
+    let mut after = ok("connect after", TcpStream::connect(addr).await);
+    assert_eq!(round_trip(&mut after, b"again").await, b"again");
+    assert_eq!(round_trip(&mut live, b"still").await, b"still");
+    drop(after);
+    settles_to(&driver, 1).await;
+    drop(live);
+    settles_to(&driver, 0).await;
+}
+
+#[tokio::test]
+async fn plaintext_or_a_corrupt_record_on_a_tls_port_ends_only_that_connection() {
+    let pki = pki();
+    let driver = start_on(
+        Config {
+            server_tls: Some(pki.server_tls()),
+            ..Config::default()
+        },
+        TokioNetwork,
+    );
+    let actor = driver.actor("server", Exports::default());
+    let (listener, addr) = listen(&actor).await;
+    serve_echo(actor.caller(), listener);
+    let tcp = ok("good connect", TcpStream::connect(addr).await);
+    let name = ok("server name", ServerName::try_from("localhost"));
+    let mut good = ok(
+        "good handshake",
+        guard("good handshake", pki.connector().connect(name, tcp)).await,
+    );
+    assert_eq!(tls_round_trip(&mut good, b"one").await, b"one");
+    let corrupt: Vec<u8> = [0x16, 0x03, 0x01, 0x00, 0x10]
+        .into_iter()
+        .chain([0xff; 16])
+        .collect();
+    for (what, bytes) in [
+        ("plaintext", b"GET / HTTP/1.1\r\nHost: x\r\n\r\n".to_vec()),
+        ("a corrupt record", corrupt),
+    ] {
+        let mut bad = ok("bad connect", TcpStream::connect(addr).await);
+        ok("bad write", bad.write_all(&bytes).await);
+        let mut sink = Vec::new();
+        // Ended by the host (an alert and FIN, or RST) long before the handshake timeout.
+        let ended = tokio::time::timeout(LIVENESS, bad.read_to_end(&mut sink)).await;
+        assert!(ended.is_ok(), "{what}: the host did not end the connection");
+    }
+    assert_eq!(
+        tls_round_trip(&mut good, b"two").await,
+        b"two",
+        "the good connection lives on"
+    );
+    settles_to(&driver, 1).await;
 }
