@@ -52,6 +52,11 @@ pub struct Config {
     pub listen: Option<String>,
     /// Most connections open at once (accepted plus connected); `None` is unlimited.
     pub max_connections: Option<usize>,
+    /// Most connections one actor may hold at once (opening, accepted on its listeners,
+    /// pending, open); `None` is unlimited.
+    pub max_connections_per_actor: Option<usize>,
+    /// Most listeners one actor may hold at once; `None` is unlimited.
+    pub max_listeners_per_actor: Option<usize>,
     /// Client TLS.
     pub client_tls: ClientTls,
     /// Server TLS.
@@ -101,6 +106,8 @@ impl Default for Config {
         Config {
             listen: None,
             max_connections: None,
+            max_connections_per_actor: None,
+            max_listeners_per_actor: None,
             client_tls: ClientTls::default(),
             server_tls: None,
             connect_timeout_ms: 10_000,
@@ -198,6 +205,14 @@ impl Config {
                 "must be at least 1 (omit it for no limit)",
             ));
         }
+        for (key, value) in [
+            ("max_connections_per_actor", self.max_connections_per_actor),
+            ("max_listeners_per_actor", self.max_listeners_per_actor),
+        ] {
+            if value == Some(0) {
+                return Err(err(key, "must be at least 1 (omit it for no limit)"));
+            }
+        }
         if self.keepalive_secs == Some(0) {
             return Err(err(
                 "keepalive_secs",
@@ -288,6 +303,20 @@ mod tests {
                     ..Config::default()
                 },
                 "max_connections",
+            ),
+            (
+                Config {
+                    max_connections_per_actor: Some(0),
+                    ..Config::default()
+                },
+                "max_connections_per_actor",
+            ),
+            (
+                Config {
+                    max_listeners_per_actor: Some(0),
+                    ..Config::default()
+                },
+                "max_listeners_per_actor",
             ),
             (
                 Config {

@@ -15,6 +15,8 @@ mod lifecycle;
 mod listener;
 #[path = "states/pending.rs"]
 mod pending;
+#[path = "states/quotas.rs"]
+mod quotas;
 #[path = "states/tls.rs"]
 mod tls;
 #[path = "states/transfer.rs"]

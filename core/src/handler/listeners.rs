@@ -88,6 +88,7 @@ impl Handler {
             reason,
         })?;
         let name_allowed = self.check_policy(&target, address)?;
+        self.listener_quota(actor)?;
         let id = ListenerId(self.new_object_id());
         let state = match &target.host {
             Host::Ip(ip) => {
@@ -158,7 +159,7 @@ impl Handler {
         peer: SocketAddr,
         local: SocketAddr,
     ) {
-        let over_limit = self.at_connection_limit();
+        let over_limit = self.at_connection_limit() || self.owner_at_quota(listener);
         let tls = self.cfg().server_tls_on_accept();
         let Some(Listener {
             owner,
@@ -175,7 +176,8 @@ impl Handler {
         l.accept = AcceptState::Idle;
         l.backoff = None;
         if over_limit {
-            // Only reachable when a `connect` took the last slot while this accept was in flight.
+            // Only reachable when a `connect` or a transfer took the last slot (the handler's or
+            // the owner's) while this accept was in flight.
             self.fx.probe("accept.over_limit_refused");
             self.fx.command(Command::Abort { connection: id });
             self.update_accepting(listener);
@@ -307,7 +309,7 @@ impl Handler {
     }
 
     pub(super) fn update_all_accepting(&mut self) {
-        if self.cfg().max_connections.is_none() {
+        if self.cfg().max_connections.is_none() && self.cfg().max_connections_per_actor.is_none() {
             return;
         }
         let ids: Vec<ListenerId> = self.listeners.keys().copied().collect();
@@ -316,12 +318,19 @@ impl Handler {
         }
     }
 
+    /// The listener's owner holds `max_connections_per_actor` connections.
+    fn owner_at_quota(&self, listener: ListenerId) -> bool {
+        self.listeners
+            .get(&listener)
+            .is_some_and(|l| self.connection_quota(&l.owner).is_err())
+    }
+
     /// Accept while the queue has room, the connection limit allows, and no back-off runs.
     /// Handshakes in flight do not count against the queue bound (`max_handshakes` bounds
     /// them, by dropping the oldest), so slow handshakes never pause accepting.
     pub(super) fn update_accepting(&mut self, id: ListenerId) {
         let backlog = self.cfg().backlog;
-        let full = self.at_connection_limit();
+        let full = self.at_connection_limit() || self.owner_at_quota(id);
         let next = ConnId(self.next_object);
         let Some(Listener {
             state: ListenerState::Listening(l),

@@ -38,6 +38,7 @@ impl Handler {
                 max,
             });
         }
+        self.connection_quota(actor)?;
         let id = ConnId(self.new_object_id());
         let server_name = target.server_name();
         let state = match &target.host {
