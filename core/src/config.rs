@@ -52,6 +52,11 @@ pub struct Config {
     pub listen: Option<String>,
     /// Most connections open at once (accepted plus connected); `None` is unlimited.
     pub max_connections: Option<usize>,
+    /// Most connections one actor may hold at once (opening, accepted on its listeners,
+    /// pending, open); `None` is unlimited.
+    pub max_connections_per_actor: Option<usize>,
+    /// Most listeners one actor may hold at once; `None` is unlimited.
+    pub max_listeners_per_actor: Option<usize>,
     /// Client TLS.
     pub client_tls: ClientTls,
     /// Server TLS.
@@ -78,8 +83,12 @@ pub struct Config {
     pub max_chunk: usize,
     /// Largest `send`.
     pub max_send_bytes: usize,
-    /// Accepted connections a listener may queue before it stops accepting.
+    /// Accepted connections a listener may queue before it stops accepting. Connections in
+    /// their implicit TLS handshake are not queued and do not count.
     pub backlog: usize,
+    /// Most accepted connections in their implicit TLS handshake at once, over every listener;
+    /// beyond it the oldest handshake is dropped (RST) so that accepting never waits on them.
+    pub max_handshakes: usize,
     /// After `on-close(id, "eof")`, keep the connection open for sending until the actor closes it.
     pub keep_open_on_peer_close: bool,
     /// TCP_NODELAY on every connection.
@@ -97,6 +106,8 @@ impl Default for Config {
         Config {
             listen: None,
             max_connections: None,
+            max_connections_per_actor: None,
+            max_listeners_per_actor: None,
             client_tls: ClientTls::default(),
             server_tls: None,
             connect_timeout_ms: 10_000,
@@ -111,6 +122,7 @@ impl Default for Config {
             max_chunk: 64 * 1024,
             max_send_bytes: 16 * 1024 * 1024,
             backlog: 128,
+            max_handshakes: 256,
             keep_open_on_peer_close: false,
             nodelay: true,
             keepalive_secs: None,
@@ -174,6 +186,7 @@ impl Config {
             ("max_chunk", self.max_chunk),
             ("max_send_bytes", self.max_send_bytes),
             ("backlog", self.backlog),
+            ("max_handshakes", self.max_handshakes),
         ];
         for (key, value) in positive {
             if value == 0 {
@@ -191,6 +204,14 @@ impl Config {
                 "max_connections",
                 "must be at least 1 (omit it for no limit)",
             ));
+        }
+        for (key, value) in [
+            ("max_connections_per_actor", self.max_connections_per_actor),
+            ("max_listeners_per_actor", self.max_listeners_per_actor),
+        ] {
+            if value == Some(0) {
+                return Err(err(key, "must be at least 1 (omit it for no limit)"));
+            }
         }
         if self.keepalive_secs == Some(0) {
             return Err(err(
@@ -282,6 +303,27 @@ mod tests {
                     ..Config::default()
                 },
                 "max_connections",
+            ),
+            (
+                Config {
+                    max_connections_per_actor: Some(0),
+                    ..Config::default()
+                },
+                "max_connections_per_actor",
+            ),
+            (
+                Config {
+                    max_listeners_per_actor: Some(0),
+                    ..Config::default()
+                },
+                "max_listeners_per_actor",
+            ),
+            (
+                Config {
+                    max_handshakes: 0,
+                    ..Config::default()
+                },
+                "max_handshakes",
             ),
             (
                 Config {

@@ -43,6 +43,15 @@ pub enum Error {
         /// The configured maximum.
         max: usize,
     },
+    /// A per-actor quota (`max_connections_per_actor`, `max_listeners_per_actor`) reached.
+    QuotaExceeded {
+        /// The quota's config key.
+        name: String,
+        /// What the actor holds now.
+        n: usize,
+        /// The configured maximum.
+        max: usize,
+    },
     /// The connect did not complete within `connect_timeout_ms`.
     ConnectTimedOut,
     /// An operating-system error, as text (connect refused, bind in use, resolution failure...).
@@ -141,6 +150,7 @@ impl fmt::Display for Error {
             InvalidAddress { address, reason } => write!(f, "Invalid address {address}: {reason}"),
             AddressNotAllowed(a) => write!(f, "address not allowed: {a}"),
             ConnectionLimit { open, max } => write!(f, "Connection limit reached ({open}/{max})"),
+            QuotaExceeded { name, n, max } => write!(f, "quota exceeded: {name} ({n}/{max})"),
             ConnectTimedOut => write!(f, "connect timed out"),
             Io(text) => f.write_str(text),
             ListenerClosed(id) => write!(f, "Listener {id} closed"),

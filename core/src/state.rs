@@ -10,7 +10,7 @@ use crate::time::Instant;
 use crate::transition::{
     ConnectionPhase, DataMode, ListenerPhase, ReadRequest, ReadSide, TlsPhase,
 };
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -51,10 +51,51 @@ pub(crate) struct Listening {
     pub(crate) backing_off: bool,
     /// `accept` calls waiting, oldest first.
     pub(crate) waiters: VecDeque<(ActorId, CallId)>,
-    /// Accepted connections nobody took yet.
+    /// Accepted connections nobody took yet (what `backlog` bounds; handshakes are not here).
     pub(crate) queue: VecDeque<ConnId>,
-    /// Accepted connections in their implicit TLS handshake.
-    pub(crate) handshaking: usize,
+}
+
+/// Accepted connections in their implicit TLS handshake, on every listener, oldest first:
+/// what `max_handshakes` bounds. They do not count against a listener's queue bound, so slow
+/// handshakes cannot pause accepting; beyond the bound the oldest one is dropped.
+#[derive(Debug, Default)]
+pub(crate) struct Handshakes {
+    oldest_first: BTreeMap<u64, ConnId>,
+    started: BTreeMap<ConnId, u64>,
+    next: u64,
+}
+
+impl Handshakes {
+    /// `id` starts its handshake now.
+    pub(crate) fn start(&mut self, id: ConnId) {
+        let at = self.next;
+        self.next += 1;
+        if let Some(old) = self.started.insert(id, at) {
+            self.oldest_first.remove(&old);
+        }
+        self.oldest_first.insert(at, id);
+    }
+
+    /// `id`'s handshake ended (secured, failed, timed out, dropped); `false` if it had none.
+    pub(crate) fn finish(&mut self, id: ConnId) -> bool {
+        match self.started.remove(&id) {
+            Some(at) => {
+                self.oldest_first.remove(&at);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// The handshake in flight for the longest time.
+    pub(crate) fn oldest(&self) -> Option<ConnId> {
+        self.oldest_first.values().next().copied()
+    }
+
+    /// How many are in flight.
+    pub(crate) fn len(&self) -> usize {
+        self.started.len()
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

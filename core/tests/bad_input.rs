@@ -359,6 +359,19 @@ fn passive_after_d_stopped() -> Fixture {
     fixture(rig, conn)
 }
 
+/// Each actor may hold one connection and one listener; `a` holds its connection (the
+/// fixture's id) and a listener, `b` its background connection.
+fn at_quota() -> Fixture {
+    let (mut rig, _) = world(Config {
+        max_connections_per_actor: Some(1),
+        max_listeners_per_actor: Some(1),
+        ..plain()
+    });
+    rig.listener("a");
+    let conn = rig.open("a");
+    fixture(rig, conn)
+}
+
 /// The handler allows one connection, and `b` holds it.
 fn at_limit() -> Fixture {
     let (rig, theirs) = world(limited());
@@ -947,6 +960,15 @@ fn rows() -> Vec<Row> {
             "address not allowed: 192.0.2.1:0"),
         ("connect at the connection limit", at_limit, "a", connect("10.0.0.3:80"),
             "Connection limit reached (1/1)"),
+        // Per-actor quotas.
+        ("connect at the actor's connection quota", at_quota, "a", connect("10.0.0.3:80"),
+            "quota exceeded: max_connections_per_actor (1/1)"),
+        ("listen at the actor's listener quota", at_quota, "a", listen("127.0.0.1:0"),
+            "quota exceeded: max_listeners_per_actor (1/1)"),
+        ("transfer to an actor at its connection quota", at_quota, "a", transfer("b"),
+            "quota exceeded: max_connections_per_actor (1/1)"),
+        ("transfer-async to an actor at its connection quota", at_quota, "a", transfer_async("b"),
+            "quota exceeded: max_connections_per_actor (1/1)"),
     ]
 }
 
@@ -1182,6 +1204,11 @@ fn every_bad_call_gets_its_documented_error_and_changes_nothing() {
         },
         Error::AddressNotAllowed(s()),
         Error::ConnectionLimit { open: 0, max: 0 },
+        Error::QuotaExceeded {
+            name: s(),
+            n: 0,
+            max: 0,
+        },
         Error::AlreadyActive(s()),
         Error::InvalidMode(s()),
         Error::CreditOverflow(0),

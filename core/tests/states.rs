@@ -15,6 +15,8 @@ mod lifecycle;
 mod listener;
 #[path = "states/pending.rs"]
 mod pending;
+#[path = "states/quotas.rs"]
+mod quotas;
 #[path = "states/tls.rs"]
 mod tls;
 #[path = "states/transfer.rs"]
@@ -47,6 +49,20 @@ pub fn small() -> Config {
         write_buffer: 32,
         ..Config::default()
     }
+}
+
+/// Whether `listener` has an accept outstanding: the last `Accept` or `CancelAccept` the
+/// handler gave for it (and the rig did not take) is an `Accept`.
+pub fn accepting(rig: &Rig, listener: ListenerId) -> bool {
+    rig.commands
+        .iter()
+        .rev()
+        .find_map(|c| match c {
+            Command::Accept { listener: l, .. } if *l == listener => Some(true),
+            Command::CancelAccept { listener: l } if *l == listener => Some(false),
+            _ => None,
+        })
+        .unwrap_or(false)
 }
 
 /// Shorthand for a call on a connection.

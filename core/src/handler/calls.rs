@@ -129,6 +129,43 @@ impl Handler {
         self.conns.len()
     }
 
+    /// Connections `actor` holds (every state): what `max_connections_per_actor` bounds.
+    pub(super) fn connections_of(&self, actor: &ActorId) -> usize {
+        self.conns.values().filter(|c| &c.owner == actor).count()
+    }
+
+    /// `actor` may take one more connection.
+    pub(super) fn connection_quota(&self, actor: &ActorId) -> Result<(), Error> {
+        match self.cfg().max_connections_per_actor {
+            Some(max) if self.connections_of(actor) >= max => Err(Error::QuotaExceeded {
+                name: "max_connections_per_actor".into(),
+                n: self.connections_of(actor),
+                max,
+            }),
+            _ => Ok(()),
+        }
+    }
+
+    /// `actor` may take one more listener.
+    pub(super) fn listener_quota(&self, actor: &ActorId) -> Result<(), Error> {
+        let Some(max) = self.cfg().max_listeners_per_actor else {
+            return Ok(());
+        };
+        let n = self
+            .listeners
+            .values()
+            .filter(|l| &l.owner == actor)
+            .count();
+        if n >= max {
+            return Err(Error::QuotaExceeded {
+                name: "max_listeners_per_actor".into(),
+                n,
+                max,
+            });
+        }
+        Ok(())
+    }
+
     pub(super) fn at_connection_limit(&self) -> bool {
         self.cfg()
             .max_connections
@@ -229,6 +266,10 @@ impl Handler {
         {
             return Err(Error::Upgrading(text.to_owned()));
         }
+        self.connection_quota(&target)?;
+        let Some(conn) = self.conns.get_mut(&id) else {
+            return Err(Error::ConnectionNotFound(text.to_owned()));
+        };
         // Delivery to the old owner stops here; an `on-data` already running finishes, and no
         // other starts before it returns (`delivering` stays set across the change of owner).
         conn.owner = target.clone();
@@ -280,6 +321,8 @@ impl Handler {
             None => Some(Reply::Unit),
         };
         self.settle(now, id);
+        // The old owner holds one connection less: its listeners may accept again.
+        self.update_all_accepting();
         Ok(reply)
     }
 

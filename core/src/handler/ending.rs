@@ -188,6 +188,7 @@ impl Handler {
         };
         self.fx.timers.clear_connection(id);
         self.fx.connection_closed(id, &conn.state);
+        self.handshakes.finish(id);
         if let Some(listener) = conn.state.listener()
             && let Some(Listener {
                 state: ListenerState::Listening(l),
@@ -195,9 +196,9 @@ impl Handler {
             }) = self.listeners.get_mut(&listener)
         {
             l.queue.retain(|c| *c != id);
-            if matches!(conn.state, ConnState::Handshaking { .. }) {
-                l.handshaking = l.handshaking.saturating_sub(1);
-            }
+            // A place in the queue came free (a queued connection timed out or was closed):
+            // accepting resumes without waiting for the next `accept` call.
+            self.update_accepting(listener);
         }
         self.update_all_accepting();
     }

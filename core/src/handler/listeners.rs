@@ -18,7 +18,6 @@ impl Handler {
             backing_off: false,
             waiters: VecDeque::new(),
             queue: VecDeque::new(),
-            handshaking: 0,
         });
         self.fx.set_listener(listener, &mut l.state, listening);
         let owner = l.owner.clone();
@@ -89,6 +88,7 @@ impl Handler {
             reason,
         })?;
         let name_allowed = self.check_policy(&target, address)?;
+        self.listener_quota(actor)?;
         let id = ListenerId(self.new_object_id());
         let state = match &target.host {
             Host::Ip(ip) => {
@@ -159,7 +159,7 @@ impl Handler {
         peer: SocketAddr,
         local: SocketAddr,
     ) {
-        let over_limit = self.at_connection_limit();
+        let over_limit = self.at_connection_limit() || self.owner_at_quota(listener);
         let tls = self.cfg().server_tls_on_accept();
         let Some(Listener {
             owner,
@@ -176,14 +176,12 @@ impl Handler {
         l.accept = AcceptState::Idle;
         l.backoff = None;
         if over_limit {
-            // Only reachable when a `connect` took the last slot while this accept was in flight.
+            // Only reachable when a `connect` or a transfer took the last slot (the handler's or
+            // the owner's) while this accept was in flight.
             self.fx.probe("accept.over_limit_refused");
             self.fx.command(Command::Abort { connection: id });
             self.update_accepting(listener);
             return;
-        }
-        if tls {
-            l.handshaking += 1;
         }
         let owner = owner.clone();
         let state = if tls {
@@ -193,19 +191,39 @@ impl Handler {
         } else {
             ConnState::queued(listener)
         };
+        if tls {
+            self.make_room_for_a_handshake(now);
+        }
         self.fx.connection_created(id, &state);
         let mut conn = Connection::new(owner, state);
         conn.peer = Some(peer);
         conn.local = Some(local);
         self.socket_defaults(id);
+        self.conns.insert(id, conn);
         if tls {
-            self.conns.insert(id, conn);
+            self.handshakes.start(id);
             self.start_handshake(now, id, TlsRole::Server);
         } else {
-            self.conns.insert(id, conn);
             self.hand_out(now, listener, id);
         }
         self.update_accepting(listener);
+    }
+
+    /// At `max_handshakes` accepted connections in their implicit handshake, the oldest is
+    /// dropped (RST) so that a new peer can start its own: slow peers cannot hold the host.
+    fn make_room_for_a_handshake(&mut self, now: Instant) {
+        let max = self.cfg().max_handshakes;
+        while self.handshakes.len() >= max {
+            let Some(oldest) = self.handshakes.oldest() else {
+                return;
+            };
+            self.fx.probe("accept.oldest_handshake_dropped");
+            // `remove_conn` takes it out of `handshakes`; should it be gone already, forget it.
+            if !self.conns.contains_key(&oldest) {
+                self.handshakes.finish(oldest);
+            }
+            self.end_connection(now, oldest, Ending::Abort, |c| Error::Closed(c.to_string()));
+        }
     }
 
     /// A freshly accepted (and, with implicit TLS, secured) connection goes to a waiting
@@ -291,7 +309,7 @@ impl Handler {
     }
 
     pub(super) fn update_all_accepting(&mut self) {
-        if self.cfg().max_connections.is_none() {
+        if self.cfg().max_connections.is_none() && self.cfg().max_connections_per_actor.is_none() {
             return;
         }
         let ids: Vec<ListenerId> = self.listeners.keys().copied().collect();
@@ -300,10 +318,19 @@ impl Handler {
         }
     }
 
+    /// The listener's owner holds `max_connections_per_actor` connections.
+    fn owner_at_quota(&self, listener: ListenerId) -> bool {
+        self.listeners
+            .get(&listener)
+            .is_some_and(|l| self.connection_quota(&l.owner).is_err())
+    }
+
     /// Accept while the queue has room, the connection limit allows, and no back-off runs.
+    /// Handshakes in flight do not count against the queue bound (`max_handshakes` bounds
+    /// them, by dropping the oldest), so slow handshakes never pause accepting.
     pub(super) fn update_accepting(&mut self, id: ListenerId) {
         let backlog = self.cfg().backlog;
-        let full = self.at_connection_limit();
+        let full = self.at_connection_limit() || self.owner_at_quota(id);
         let next = ConnId(self.next_object);
         let Some(Listener {
             state: ListenerState::Listening(l),
@@ -312,7 +339,7 @@ impl Handler {
         else {
             return;
         };
-        let want = !full && !l.backing_off && l.queue.len() + l.handshaking < backlog;
+        let want = !full && !l.backing_off && l.queue.len() < backlog;
         match (l.accept, want) {
             (AcceptState::Idle, true) => {
                 l.accept = AcceptState::InFlight(next);

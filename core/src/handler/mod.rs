@@ -110,6 +110,9 @@ pub struct Census {
     pub connections: usize,
     /// Gracefully closed connections still draining.
     pub closing: usize,
+    /// Accepted connections in their implicit TLS handshake (what `max_handshakes` bounds;
+    /// also counted in `connections`).
+    pub handshakes: usize,
     /// Callbacks in flight.
     pub callbacks: usize,
     /// Armed timers.
@@ -149,6 +152,8 @@ pub struct Handler {
     /// Closed gracefully, draining until `Drained` or the linger deadline.
     closing: BTreeMap<ConnId, ()>,
     resolutions: BTreeMap<ResolveId, Resolution>,
+    /// Accepted connections in their implicit TLS handshake, oldest first.
+    handshakes: Handshakes,
     fx: Effects,
 }
 
@@ -174,6 +179,7 @@ impl Handler {
             conns: BTreeMap::new(),
             closing: BTreeMap::new(),
             resolutions: BTreeMap::new(),
+            handshakes: Handshakes::default(),
             fx: Effects::default(),
         }
     }
@@ -230,6 +236,7 @@ impl Handler {
             listeners: self.listeners.len(),
             connections: self.conns.len(),
             closing: self.closing.len(),
+            handshakes: self.handshakes.len(),
             callbacks: self.fx.callbacks.len(),
             timers: self.fx.timers.len(),
             resolutions: self.resolutions.len(),

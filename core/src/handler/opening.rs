@@ -38,6 +38,7 @@ impl Handler {
                 max,
             });
         }
+        self.connection_quota(actor)?;
         let id = ConnId(self.new_object_id());
         let server_name = target.server_name();
         let state = match &target.host {
@@ -276,13 +277,7 @@ impl Handler {
                     tls: Some(Box::new(info)),
                 };
                 self.fx.set_connection(id, &mut conn.state, queued);
-                if let Some(Listener {
-                    state: ListenerState::Listening(l),
-                    ..
-                }) = self.listeners.get_mut(&listener)
-                {
-                    l.handshaking = l.handshaking.saturating_sub(1);
-                }
+                self.handshakes.finish(id);
                 self.hand_out(now, listener, id);
                 self.update_accepting(listener);
             }
@@ -318,7 +313,7 @@ impl Handler {
             } => {
                 let listener = *listener;
                 // Nobody saw this connection yet: drop it quietly (`remove_conn` frees its
-                // place in the listener's handshake count).
+                // place among the handshakes in flight).
                 self.end_connection(now, id, Ending::Abort, |id| Error::Closed(id.to_string()));
                 self.update_accepting(listener);
             }

@@ -324,3 +324,57 @@ fn policy_refuses_listen_before_any_system_call() {
     assert!(rig.commands.is_empty());
     let _ = Duration::ZERO;
 }
+
+// ---------------------------------------------------------------- hostile peers, no TLS
+//
+// Without TLS no peer decides how long it holds a place in the queue: a queued connection
+// waits for the actor's `accept` (or the pending timeout), and a pushed one is the actor's.
+
+#[test]
+fn pushed_connections_the_actor_never_activates_do_not_pause_accepting() {
+    let mut rig = Rig::new(Config {
+        backlog: 2,
+        pending_timeout_ms: 5_000,
+        ..Config::default()
+    });
+    rig.start("a", Exports::ALL);
+    let l = rig.listener("a");
+    let mut pushed = Vec::new();
+    for _ in 0..5 {
+        pushed.push(rig.peer_connects(l));
+    }
+    assert_eq!(
+        rig.callbacks("a").len(),
+        5,
+        "each one pushed with handle-connection"
+    );
+    assert!(
+        rig.take_accept(l).is_some(),
+        "pushed connections are not in the queue: accepting goes on past the backlog"
+    );
+    rig.advance(Duration::from_millis(5_000));
+    for conn in pushed {
+        assert!(rig.commands.contains(&Command::Close { connection: conn }));
+    }
+    assert_eq!(rig.handler.census().connections, 0);
+}
+
+#[test]
+fn queued_connections_nobody_accepts_time_out_and_accepting_resumes() {
+    let mut rig = rig_with(Config {
+        backlog: 2,
+        pending_timeout_ms: 5_000,
+        ..Config::default()
+    });
+    let l = rig.listener("a");
+    let c1 = rig.peer_connects(l);
+    let c2 = rig.peer_connects(l);
+    assert_eq!(rig.take_accept(l), None, "queue full");
+    rig.advance(Duration::from_millis(5_000));
+    assert!(rig.commands.contains(&Command::Close { connection: c1 }));
+    assert!(rig.commands.contains(&Command::Close { connection: c2 }));
+    assert!(
+        rig.take_accept(l).is_some(),
+        "the timeout emptied the queue: accepting resumes"
+    );
+}

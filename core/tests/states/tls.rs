@@ -503,3 +503,270 @@ fn an_implicitly_secured_accept_reads_as_a_story() {
         ]
     );
 }
+
+// ---------------------------------------------------------------- slow handshakes
+
+fn implicit(max_handshakes: usize, backlog: usize) -> Config {
+    let mut config = tls_config();
+    if let Some(s) = config.server_tls.as_mut() {
+        s.auto_handshake = true;
+    }
+    Config {
+        max_handshakes,
+        backlog,
+        ..config
+    }
+}
+
+/// Peers connect to `l` and send nothing: their handshakes stay in flight.
+#[track_caller]
+fn slow_peers(rig: &mut Rig, l: ListenerId, n: usize) -> Vec<ConnId> {
+    (0..n).map(|_| rig.peer_connects(l)).collect()
+}
+
+#[test]
+fn handshakes_in_flight_do_not_count_against_the_backlog() {
+    let mut rig = rig_with(implicit(256, 2));
+    let l = rig.listener("a");
+    slow_peers(&mut rig, l, 10);
+    assert_eq!(rig.handler.census().handshakes, 10);
+    assert!(
+        accepting(&rig, l),
+        "ten slow handshakes, backlog 2: still accepting"
+    );
+    let accept = rig.call(
+        "a",
+        Call::Accept {
+            listener: l.to_string(),
+        },
+    );
+    let honest = rig.peer_connects(l);
+    rig.io(IoEvent::TlsEstablished {
+        connection: honest,
+        info: info(),
+    });
+    assert_eq!(
+        rig.result(accept),
+        Some(Ok(Reply::Id(honest.to_string()))),
+        "an honest client gets through while the slow ones wait for their timeout"
+    );
+}
+
+#[test]
+fn beyond_max_handshakes_the_oldest_handshake_is_dropped() {
+    let mut rig = rig_with(implicit(3, 128));
+    let l = rig.listener("a");
+    let slow = slow_peers(&mut rig, l, 3);
+    assert!(
+        !rig.commands
+            .iter()
+            .any(|c| matches!(c, Command::Abort { .. })),
+        "at the bound, nothing is dropped yet"
+    );
+    assert!(accepting(&rig, l), "accepting goes on at the bound");
+    let fourth = rig.peer_connects(l);
+    assert!(rig.commands.contains(&Command::Abort {
+        connection: slow[0]
+    }));
+    assert!(rig.commands.contains(&Command::StartTls {
+        connection: fourth,
+        role: TlsRole::Server
+    }));
+    assert_eq!(rig.handler.census().handshakes, 3);
+    assert_eq!(rig.handler.census().connections, 3);
+    let fifth = rig.peer_connects(l);
+    assert!(
+        rig.commands.contains(&Command::Abort {
+            connection: slow[1]
+        }),
+        "oldest first"
+    );
+    // The dropped one's late success is absorbed: nobody is handed it.
+    let accept = rig.call(
+        "a",
+        Call::Accept {
+            listener: l.to_string(),
+        },
+    );
+    rig.io(IoEvent::TlsEstablished {
+        connection: slow[0],
+        info: info(),
+    });
+    assert_eq!(rig.result(accept), None);
+    rig.io(IoEvent::TlsEstablished {
+        connection: fifth,
+        info: info(),
+    });
+    assert_eq!(rig.result(accept), Some(Ok(Reply::Id(fifth.to_string()))));
+}
+
+#[test]
+fn a_finished_handshake_frees_its_place_among_the_handshakes() {
+    let mut rig = rig_with(implicit(2, 128));
+    let l = rig.listener("a");
+    let first = rig.peer_connects(l);
+    rig.io(IoEvent::TlsEstablished {
+        connection: first,
+        info: info(),
+    });
+    let failed = rig.peer_connects(l);
+    rig.io(IoEvent::TlsFailed {
+        connection: failed,
+        error: "bad record mac".into(),
+    });
+    assert_eq!(rig.handler.census().handshakes, 0);
+    let slow = slow_peers(&mut rig, l, 2);
+    let aborted: Vec<&Command> = rig
+        .commands
+        .iter()
+        .filter(|c| matches!(c, Command::Abort { connection } if *connection != failed))
+        .collect();
+    assert!(
+        aborted.is_empty(),
+        "secured and failed handshakes are not in flight: two more fit, nothing is dropped: {aborted:?}"
+    );
+    assert_eq!(rig.handler.census().handshakes, 2);
+    let got = rig.call_now(
+        "a",
+        Call::Accept {
+            listener: l.to_string(),
+        },
+    );
+    assert_eq!(got, Ok(Reply::Id(first.to_string())));
+    assert_eq!(slow.len(), 2);
+}
+
+#[test]
+fn max_handshakes_counts_the_handshakes_of_every_listener() {
+    let mut rig = rig_with(implicit(2, 128));
+    let l1 = rig.listener("a");
+    let l2 = rig.listener("a");
+    let on_l1 = rig.peer_connects(l1);
+    slow_peers(&mut rig, l2, 1);
+    assert!(
+        !rig.commands
+            .iter()
+            .any(|c| matches!(c, Command::Abort { .. }))
+    );
+    rig.peer_connects(l2);
+    assert!(
+        rig.commands.contains(&Command::Abort { connection: on_l1 }),
+        "the oldest, on the other listener, made room"
+    );
+    assert_eq!(rig.handler.census().handshakes, 2);
+}
+
+#[test]
+fn handshakes_that_finish_at_a_full_queue_are_queued_and_accepting_waits() {
+    let mut rig = rig_with(implicit(256, 1));
+    let l = rig.listener("a");
+    let both = slow_peers(&mut rig, l, 2);
+    for conn in &both {
+        rig.io(IoEvent::TlsEstablished {
+            connection: *conn,
+            info: info(),
+        });
+    }
+    assert!(
+        rig.commands
+            .contains(&Command::CancelAccept { listener: l }),
+        "the queue is at its bound: the outstanding accept is cancelled"
+    );
+    rig.io(IoEvent::AcceptCancelled { listener: l });
+    for conn in &both {
+        let got = rig.call_now(
+            "a",
+            Call::Accept {
+                listener: l.to_string(),
+            },
+        );
+        assert_eq!(got, Ok(Reply::Id(conn.to_string())), "none is lost");
+    }
+    assert!(
+        rig.take_accept(l).is_some(),
+        "room again: accepting resumes"
+    );
+}
+
+// ---------------------------------------------------------------- plaintext during STARTTLS
+
+/// The `StartTls` commands given for `conn` so far.
+fn start_tls_count(rig: &Rig, conn: ConnId) -> usize {
+    rig.commands
+        .iter()
+        .filter(|c| matches!(c, Command::StartTls { connection, .. } if *connection == conn))
+        .count()
+}
+
+#[test]
+fn sends_queued_before_an_upgrade_go_out_in_plaintext_and_then_the_handshake_starts() {
+    // Write buffer 32: a 40-byte send leaves 8 bytes queued behind the transport.
+    let mut rig = rig_with(tls_config());
+    let conn = rig.open("a");
+    let reply = send(&mut rig, "a", conn, vec![b'p'; 40]);
+    assert_eq!(rig.written(conn), vec![b'p'; 32]);
+    let up = rig.call(
+        "a",
+        Call::UpgradeToTlsServer {
+            connection: conn.to_string(),
+        },
+    );
+    assert_eq!(
+        start_tls_count(&rig, conn),
+        0,
+        "not while a plaintext send is queued"
+    );
+    rig.io(IoEvent::Wrote {
+        connection: conn,
+        bytes: 32,
+    });
+    let cmds = rig.take_commands();
+    let rest = cmds.iter().position(
+        |c| matches!(c, Command::Write { connection, data } if *connection == conn && data == &vec![b'p'; 8]),
+    );
+    let tls = cmds
+        .iter()
+        .position(|c| matches!(c, Command::StartTls { connection, .. } if *connection == conn));
+    assert!(
+        rest.is_some() && rest < tls,
+        "the queued rest goes out in plaintext, then the handshake starts: {cmds:?}"
+    );
+    assert_eq!(rig.result(reply), Some(Ok(Reply::Sent(40))));
+    rig.io(IoEvent::TlsEstablished {
+        connection: conn,
+        info: info(),
+    });
+    assert_eq!(rig.result(up), Some(Ok(Reply::Unit)));
+}
+
+#[test]
+fn a_send_made_during_an_upgrade_waits_for_the_secure_layer() {
+    let mut rig = rig_with(tls_config());
+    let conn = rig.open("a");
+    let up = rig.call(
+        "a",
+        Call::UpgradeToTlsServer {
+            connection: conn.to_string(),
+        },
+    );
+    assert_eq!(start_tls_count(&rig, conn), 1);
+    let secret = send(&mut rig, "a", conn, b"secret".to_vec());
+    assert_eq!(
+        rig.written(conn),
+        Vec::<u8>::new(),
+        "nothing sent during the handshake goes out in plaintext"
+    );
+    assert_eq!(
+        start_tls_count(&rig, conn),
+        1,
+        "a handshake that started is not started again"
+    );
+    assert_eq!(rig.result(secret), None);
+    rig.io(IoEvent::TlsEstablished {
+        connection: conn,
+        info: info(),
+    });
+    assert_eq!(rig.result(up), Some(Ok(Reply::Unit)));
+    assert_eq!(rig.written(conn), b"secret", "through the secure layer");
+    assert_eq!(rig.result(secret), Some(Ok(Reply::Sent(6))));
+}
