@@ -315,3 +315,44 @@ async fn an_active_connection_with_unread_bytes_moves_whole_to_another_actor() {
         .expect("read");
     assert_eq!(&back, b"unread then more");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_manifest_max_connections_is_enforced() {
+    let theater = theater().await;
+    let port = free_port();
+    theater
+        .spawn(
+            "probe",
+            actor("probe"),
+            state(""),
+            Some(&format!(
+                "listen = \"127.0.0.1:{port}\"\nmax_connections = 2"
+            )),
+        )
+        .await;
+    wait_listening(([127, 0, 0, 1], port).into()).await;
+    // Let the connection that found the listener close and be released.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let mut probe = Probe::connect(([127, 0, 0, 1], port).into()).await;
+    let server = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = server.local_addr().expect("addr");
+    let second = probe.ok(&format!("connect {addr}")).await;
+    assert_eq!(
+        probe.run(&format!("connect {addr}")).await,
+        "err Connection limit reached (2/2)"
+    );
+    probe.ok(&format!("close {second}")).await;
+    let deadline = tokio::time::Instant::now() + STEP;
+    loop {
+        // The closed connection is released after its graceful close.
+        let answer = probe.run(&format!("connect {addr}")).await;
+        if answer.starts_with("ok conn-") {
+            break;
+        }
+        assert_eq!(answer, "err Connection limit reached (2/2)");
+        assert!(tokio::time::Instant::now() < deadline, "never released");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
