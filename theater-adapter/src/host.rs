@@ -5,7 +5,6 @@ use crate::manifest::{Limits, ManifestError};
 use crate::spec::{ActorSpec, ActorStatus, LogBuffer};
 use std::collections::BTreeSet;
 use std::fmt;
-use std::sync::Arc;
 use std::time::Duration;
 use theater_tcp_core::Config;
 use theater_tcp_tokio::{Caller, Driver, DriverHandle, StartError, TokioNetwork};
