@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 mod support;
-use support::{guard, listen, ok, start_on as start};
+use support::{guard, listen, ok, read_slowly, start_on as start};
 use theater_tcp_core::{Callback, Config, Error, Exports};
 use theater_tcp_tokio::scenarios::Pattern;
 use theater_tcp_tokio::{ActorHandle, NetListener, Network, TokioNetwork};
@@ -468,18 +468,7 @@ async fn a_close_right_after_a_large_send_delivers_every_byte_then_fin() {
     let driver = start(Config::default(), TokioNetwork);
     let actor = driver.actor("a", Exports::default());
     let (listener, addr) = listen(&actor).await;
-    let peer = tokio::spawn(async move {
-        let mut stream = TcpStream::connect(addr).await?;
-        let mut got = Vec::new();
-        let mut buf = vec![0u8; 64 * 1024];
-        loop {
-            tokio::time::sleep(std::time::Duration::from_millis(1)).await;
-            match stream.read(&mut buf).await? {
-                0 => return Ok::<_, std::io::Error>(got),
-                n => got.extend_from_slice(&buf[..n]),
-            }
-        }
-    });
+    let peer = tokio::spawn(async move { read_slowly(TcpStream::connect(addr).await?).await });
     let conn = ok("accept", guard("accept", actor.accept(&listener)).await);
     ok("activate", actor.activate(&conn).await);
     let data: Vec<u8> = (0..TOTAL).map(|i| (i * 7 % 253) as u8).collect();

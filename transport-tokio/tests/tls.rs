@@ -13,7 +13,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 mod support;
-use support::{guard, listen, ok, start_on};
+use support::{guard, listen, ok, read_slowly, start_on};
 use theater_tcp_core::{Callback, ClientTls, Config, Error, Exports, ServerTls};
 use theater_tcp_tokio::{
     ActorHandle, CallbackEvent, Driver, DriverHandle, StartError, TokioNetwork, provider,
@@ -122,6 +122,21 @@ impl Pki {
 
 fn start(config: Config) -> DriverHandle {
     start_on(config, TokioNetwork)
+}
+
+/// A driver with certificates for STARTTLS (no implicit TLS), an actor, and one accepted,
+/// activated connection with its peer.
+async fn starttls_connection(pki: &Pki) -> (DriverHandle, ActorHandle, String, TcpStream) {
+    let driver = start(Config {
+        server_tls: Some(pki.server_tls(false)),
+        ..Config::default()
+    });
+    let actor = driver.actor("smtp", Exports::default());
+    let (listener, addr) = listen(&actor).await;
+    let peer = ok("connect", TcpStream::connect(addr).await);
+    let conn = ok("accept", guard("accept", actor.accept(&listener)).await);
+    ok("activate", actor.activate(&conn).await);
+    (driver, actor, conn, peer)
 }
 
 /// Receives until a CRLF-terminated line is complete (the peers here wait for answers, so
@@ -349,15 +364,7 @@ async fn starttls_client_upgrade_against_a_rustls_server() {
 #[tokio::test]
 async fn starttls_injection_is_refused_and_nothing_is_lost() {
     let pki = pki();
-    let driver = start(Config {
-        server_tls: Some(pki.server_tls(false)),
-        ..Config::default()
-    });
-    let actor = driver.actor("smtp", Exports::default());
-    let (listener, addr) = listen(&actor).await;
-    let mut peer = ok("connect", TcpStream::connect(addr).await);
-    let conn = ok("accept", guard("accept", actor.accept(&listener)).await);
-    ok("activate", actor.activate(&conn).await);
+    let (_driver, actor, conn, mut peer) = starttls_connection(&pki).await;
     // Both commands in one segment; on loopback they are in the socket when write returns.
     ok(
         "peer write",
@@ -616,15 +623,7 @@ async fn unreadable_tls_files_stop_start_up_with_a_clear_error() {
 #[tokio::test]
 async fn a_failed_starttls_handshake_sends_its_alert_then_a_clean_end() {
     let pki = pki();
-    let driver = start(Config {
-        server_tls: Some(pki.server_tls(false)),
-        ..Config::default()
-    });
-    let actor = driver.actor("smtp", Exports::default());
-    let (listener, addr) = listen(&actor).await;
-    let mut peer = ok("connect", TcpStream::connect(addr).await);
-    let conn = ok("accept", guard("accept", actor.accept(&listener)).await);
-    ok("activate", actor.activate(&conn).await);
+    let (_driver, actor, conn, mut peer) = starttls_connection(&pki).await;
     ok(
         "send",
         actor.send(&conn, b"220 go ahead\r\n".to_vec()).await,
@@ -666,17 +665,8 @@ async fn a_close_right_after_a_large_send_delivers_every_byte_over_tls() {
     let connector = pki.connector();
     let peer = tokio::spawn(async move {
         let tcp = TcpStream::connect(addr).await?;
-        let mut tls = connector.connect(localhost(), tcp).await?;
-        let mut got = Vec::new();
-        let mut buf = vec![0u8; 64 * 1024];
-        loop {
-            // Slow: the actor's close comes while most of the stream is still queued.
-            tokio::time::sleep(std::time::Duration::from_millis(1)).await;
-            match tls.read(&mut buf).await? {
-                0 => return Ok::<_, std::io::Error>(got),
-                n => got.extend_from_slice(&buf[..n]),
-            }
-        }
+        let tls = connector.connect(localhost(), tcp).await?;
+        read_slowly(tls).await
     });
     let conn = ok("accept", guard("accept", actor.accept(&listener)).await);
     ok("activate", actor.activate(&conn).await);

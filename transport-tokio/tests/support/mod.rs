@@ -38,3 +38,20 @@ pub async fn listen(actor: &ActorHandle) -> (String, SocketAddr) {
     let local = ok("local-address", actor.local_address(&listener).await);
     (listener, ok("address", local.parse()))
 }
+
+/// Reads `stream` to its end, a chunk per millisecond at most: a slow reader, so that what is
+/// sent before a close is still queued when the close comes.
+pub async fn read_slowly(
+    mut stream: impl tokio::io::AsyncRead + Unpin,
+) -> std::io::Result<Vec<u8>> {
+    use tokio::io::AsyncReadExt;
+    let mut got = Vec::new();
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        tokio::time::sleep(Duration::from_millis(1)).await;
+        match stream.read(&mut buf).await? {
+            0 => return Ok(got),
+            n => got.extend_from_slice(&buf[..n]),
+        }
+    }
+}
