@@ -12,6 +12,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 use theater_tcp_adapter::{ActorSpec, Host, Limits};
 use theater_tcp_core::{Config, ServerTls};
+use theater_tcp_tokio::scenarios::{SPLITMIX64_GAMMA, splitmix64};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -98,11 +99,8 @@ pub fn random_bytes(len: usize, seed: u64) -> Vec<u8> {
     let mut state = seed;
     let mut out = Vec::with_capacity(len + 8);
     while out.len() < len {
-        state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = state;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        out.extend_from_slice(&(z ^ (z >> 31)).to_le_bytes());
+        out.extend_from_slice(&splitmix64(state).to_le_bytes());
+        state = state.wrapping_add(SPLITMIX64_GAMMA);
     }
     out.truncate(len);
     out

@@ -65,7 +65,7 @@ async fn listen_accept_activate_then_close_listener_stops_accepting() {
 
     probe.ok(&format!("close-listener {listener}")).await;
     assert!(
-        TcpStream::connect(("127.0.0.1", port)).await.is_err(),
+        refuses_soon(("127.0.0.1", port)).await,
         "the closed listener still accepts"
     );
     // The accepted connection is not the listener's: it still works, then closes cleanly.

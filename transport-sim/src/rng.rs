@@ -3,6 +3,8 @@
 //! Every random choice of a run (fault probabilities, split points, stall lengths) is drawn
 //! from a generator forked from the run's seed, so the same seed replays the same run.
 
+use theater_tcp_tokio::scenarios::{SPLITMIX64_GAMMA, splitmix64};
+
 /// A small deterministic generator (SplitMix64): fast, seedable, good enough for fault choices.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SimRng(u64);
@@ -21,11 +23,9 @@ impl SimRng {
 
     /// The next 64 random bits.
     pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
+        let out = splitmix64(self.0);
+        self.0 = self.0.wrapping_add(SPLITMIX64_GAMMA);
+        out
     }
 
     /// A value in `lo..=hi` (`lo` when the range is empty).

@@ -56,12 +56,18 @@ pub struct Pattern {
     position: u64,
 }
 
-fn splitmix(mut z: u64) -> u64 {
-    z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
+/// The workspace's one SplitMix64 step: the output for generator state `state` (whose next
+/// state is `state + SPLITMIX64_GAMMA`). Every seeded choice of the tests and the simulation
+/// goes through it (`Pattern` here, the simulation's `SimRng`, the end-to-end tests' bytes).
+pub fn splitmix64(state: u64) -> u64 {
+    let mut z = state.wrapping_add(SPLITMIX64_GAMMA);
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
     z ^ (z >> 31)
 }
+
+/// How far a SplitMix64 state moves per output.
+pub const SPLITMIX64_GAMMA: u64 = 0x9E37_79B9_7F4A_7C15;
 
 impl Pattern {
     /// The stream `seed`, from its first byte.
@@ -73,7 +79,7 @@ impl Pattern {
     pub fn fill(&mut self, buf: &mut [u8]) {
         let mut i = 0;
         while i < buf.len() {
-            let word = splitmix(self.seed ^ (self.position / 8)).to_le_bytes();
+            let word = splitmix64(self.seed ^ (self.position / 8)).to_le_bytes();
             let start = (self.position % 8) as usize;
             let n = (8 - start).min(buf.len() - i);
             buf[i..i + n].copy_from_slice(&word[start..start + n]);

@@ -272,3 +272,17 @@ pub fn event_types(events: &mut mpsc::Receiver<(TheaterId, ChainEvent)>) -> Vec<
     }
     types
 }
+
+/// Whether `addr` comes to refuse connections within 10 s. A closed listener's socket closes
+/// when its task next runs, just after the call that closed it returned; on a loaded machine a
+/// connect may still reach the kernel's backlog before that.
+pub async fn refuses_soon<A: tokio::net::ToSocketAddrs + Clone>(addr: A) -> bool {
+    let refused = async {
+        while tokio::net::TcpStream::connect(addr.clone()).await.is_ok() {
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(10), refused)
+        .await
+        .is_ok()
+}
