@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
-use theater_tcp_sim::FaultPlan;
+use theater_tcp_sim::{FaultPlan, TraceEvent};
 
 /// A value as one line of JSON, with byte lists longer than 16 shown as `"<N bytes>"` (trace
 /// records carry every data byte).
@@ -299,6 +299,9 @@ impl Printer {
                     record.at.as_nanos(),
                     compact(&record.event)
                 )?;
+            } else if let TraceEvent::Transition(t) = &record.event {
+                // The story line: `conn-3 connection: pending => open`.
+                writeln!(out, "    {:>14}  {t}", record.at.to_string())?;
             } else {
                 writeln!(
                     out,

@@ -677,3 +677,29 @@ fn a_saved_failure_replays_with_its_hash_and_a_changed_hash_fails_the_replay() {
         "is not a regression file",
     );
 }
+
+/// `--trace` tells the run as a story: every lifecycle transition of the core is a line of its
+/// own (`conn-2 connection: pending => open`), between the input that caused it and the
+/// outputs; JSON keeps them as records.
+#[test]
+fn the_text_trace_reads_as_a_story_of_transitions() {
+    let out = sim(&[
+        "--scenario",
+        "tls",
+        "--seeds",
+        "3..4",
+        "--trace",
+        "--no-shrink",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    for line in [
+        "listener-1 listener: binding => listening",
+        "connection: pending => open",
+        "tls: handshaking => secure",
+    ] {
+        assert!(stdout.contains(line), "no `{line}` in the trace:\n{stdout}");
+    }
+    let json = sim(&["--scenario", "tls", "--seeds", "3..4", "--trace", "--json"]);
+    assert!(text(&json.stdout).contains(r#""event":{"Transition":{"Tls":{"#));
+}
