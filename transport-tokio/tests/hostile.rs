@@ -1,6 +1,7 @@
 //! Hostile peers on real sockets: slow TLS handshakes must not keep honest clients out, a
-//! flood past `max_connections` must not stop a live stream nor leave anything behind, and
-//! plaintext or a corrupt record on a TLS port ends only that connection.
+//! flood past `max_connections` must not stop a live stream nor leave anything behind,
+//! plaintext or a corrupt record on a TLS port ends only that connection, and an endless stream
+//! into a slow `on-data` costs no more than the watermark.
 //!
 //! The bounds here are liveness bounds far from every timeout the handler has (the handshake
 //! timeout is 10 s): a client that gets through only when the slow peers time out fails them.
@@ -271,4 +272,75 @@ async fn plaintext_or_a_corrupt_record_on_a_tls_port_ends_only_that_connection()
         "the good connection lives on"
     );
     settles_to(&driver, 1).await;
+}
+
+/// A peer streams 64 MiB as fast as it can into an actor in active mode whose `on-data` is
+/// slow: the host reads only while a chunk may be delivered and its buffer is under the
+/// watermark, so what it holds for the connection never passes the watermark, and every byte
+/// arrives in order.
+#[tokio::test]
+async fn an_endless_stream_into_a_slow_on_data_keeps_memory_bounded() {
+    const TOTAL: u64 = 64 * 1024 * 1024;
+    let config = Config::default();
+    let watermark = config.receive_watermark;
+    let driver = start_on(config, TokioNetwork);
+    let mut actor = driver.actor("slow", Exports::ALL);
+    let (listener, addr) = listen(&actor).await;
+    let writer = tokio::spawn(async move {
+        let mut peer = TcpStream::connect(addr).await?;
+        let mut pattern = theater_tcp_tokio::scenarios::Pattern::new(11);
+        let mut buf = vec![0u8; 256 * 1024];
+        let mut sent = 0;
+        while sent < TOTAL {
+            pattern.fill(&mut buf);
+            peer.write_all(&buf).await?;
+            sent += buf.len() as u64;
+        }
+        peer.shutdown().await?;
+        // Keep the socket until the actor has read everything.
+        let mut rest = Vec::new();
+        peer.read_to_end(&mut rest).await?;
+        Ok::<_, std::io::Error>(())
+    });
+    let conn = ok("accept", guard("accept", actor.accept(&listener)).await);
+    ok("activate", actor.activate(&conn).await);
+    ok("active", actor.set_active(&conn, "active").await);
+    let id = match theater_tcp_core::ObjectId::parse(&conn) {
+        Ok(theater_tcp_core::ObjectId::Connection(id)) => id,
+        other => panic!("not a connection id: {other:?}"),
+    };
+    let mut pattern = theater_tcp_tokio::scenarios::Pattern::new(11);
+    let mut received = 0u64;
+    let mut held = 0;
+    loop {
+        let Some(event) = guard("a callback", actor.next_callback()).await else {
+            panic!("the driver stopped");
+        };
+        match &event.callback {
+            theater_tcp_core::Callback::OnData { data, .. } => {
+                ok("pattern", pattern.check(data));
+                received += data.len() as u64;
+                // Slow: the peer writes far faster than this actor takes chunks.
+                tokio::time::sleep(Duration::from_millis(1)).await;
+                event.ok();
+            }
+            theater_tcp_core::Callback::OnClose { reason, .. } => {
+                assert_eq!(reason, "eof");
+                event.ok();
+                break;
+            }
+            other => panic!("unexpected callback {other:?}"),
+        }
+        if let Some(memory) = driver.stats().await.connections.get(&id) {
+            assert!(memory.max_held <= watermark, "{memory:?}");
+            held = held.max(memory.max_held);
+        }
+    }
+    assert_eq!(received, TOTAL);
+    assert!(
+        held > watermark / 2,
+        "the host never buffered much: {held} bytes"
+    );
+    // After on-close(eof) the host closes the connection: the peer sees the end.
+    ok("writer", ok("join", guard("writer", writer).await));
 }
