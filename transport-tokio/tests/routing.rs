@@ -136,3 +136,45 @@ fn calls_waiting_when_the_driver_task_is_dropped_fail() {
         assert_eq!(actor.activate(&conn).await, Err(stopped()));
     });
 }
+
+/// A panic while the driver's lock is held (here an observer's, standing in for a bug in the
+/// core) stops the driver: the call that hit it and every waiting call fail with an error
+/// instead of hanging or panicking their tasks, and later calls fail at once.
+#[tokio::test]
+async fn a_panic_inside_the_lock_stops_the_driver_and_fails_every_waiting_call() {
+    let observer: theater_tcp_tokio::Observer = Box::new(|observed| {
+        if let theater_tcp_tokio::Observed::Input(_, theater_tcp_core::Input::Call { call, .. }) =
+            observed
+            && matches!(call, Call::PeerAddress { .. })
+        {
+            panic!("planted: a bug inside the lock");
+        }
+    });
+    let options = theater_tcp_tokio::DriverOptions {
+        observer: Some(observer),
+        ..Default::default()
+    };
+    let driver = ok(
+        "driver start",
+        theater_tcp_tokio::Driver::start_with(Config::default(), TokioNetwork, options),
+    );
+    let mut actor = driver.actor("a", Exports::default());
+    let (listener, _addr) = listen(&actor).await;
+    let stopped = || Error::Io("the TCP driver has stopped".into());
+    let (accept, trigger) = guard("the calls end", async {
+        tokio::join!(actor.accept(&listener), async {
+            // The accept waits in the core by now.
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            actor.peer_address("conn-99").await
+        })
+    })
+    .await;
+    assert_eq!(trigger, Err(stopped()));
+    assert_eq!(accept, Err(stopped()));
+    assert!(
+        guard("callbacks end", actor.next_callback())
+            .await
+            .is_none()
+    );
+    assert_eq!(actor.listen("127.0.0.1:0").await, Err(stopped()));
+}
