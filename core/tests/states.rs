@@ -132,3 +132,21 @@ pub fn send_now(rig: &mut Rig, actor: &str, conn: ConnId, data: Vec<u8>) -> Resu
         },
     )
 }
+
+/// An accept of `listener` that completed in the transport after the core cancelled it (it
+/// had no place for the connection): the core refuses it with RST and admits nothing, so the
+/// handler still holds `connections` connections.
+#[track_caller]
+pub fn a_late_accept_is_refused(rig: &mut Rig, listener: ListenerId, connections: usize) {
+    let Some(conn) = rig.take_accept(listener) else {
+        panic!("no accept")
+    };
+    rig.io(IoEvent::Accepted {
+        listener,
+        connection: conn,
+        peer: testkit::peer_addr(1),
+        local: testkit::peer_addr(2),
+    });
+    assert!(rig.commands.contains(&Command::Abort { connection: conn }));
+    assert_eq!(rig.handler.census().connections, connections);
+}

@@ -9,15 +9,13 @@
 
 use rcgen::{CertificateParams, KeyPair};
 use rustls::pki_types::{CertificateDer, ServerName};
-use rustls::{ClientConfig, RootCertStore};
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::Duration;
 mod support;
-use support::{guard, listen, ok, start_on};
+use support::{guard, listen, ok, start_on, strict_connector};
 use theater_tcp_core::{Config, Exports, ServerTls};
-use theater_tcp_tokio::{Caller, DriverHandle, TokioNetwork, provider};
+use theater_tcp_tokio::{Caller, DriverHandle, TokioNetwork};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
@@ -72,15 +70,7 @@ impl Pki {
 
     /// A strict rustls client trusting only this certificate.
     fn connector(&self) -> TlsConnector {
-        let mut roots = RootCertStore::empty();
-        ok("root", roots.add(self.cert.clone()));
-        let config = ok(
-            "client config",
-            ClientConfig::builder_with_provider(provider()).with_safe_default_protocol_versions(),
-        )
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-        TlsConnector::from(Arc::new(config))
+        strict_connector(self.cert.clone())
     }
 }
 

@@ -6,14 +6,14 @@
 use rcgen::{
     BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair, KeyUsagePurpose,
 };
+use rustls::ServerConfig;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName};
-use rustls::{ClientConfig, RootCertStore, ServerConfig};
 use std::io::Write;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 mod support;
-use support::{guard, listen, ok, read_slowly, start_on};
+use support::{guard, listen, ok, read_slowly, start_on, strict_connector};
 use theater_tcp_core::{Callback, ClientTls, Config, Error, Exports, ServerTls};
 use theater_tcp_tokio::{
     ActorHandle, CallbackEvent, Driver, DriverHandle, StartError, TokioNetwork, provider,
@@ -93,15 +93,7 @@ impl Pki {
 
     /// A strict rustls client trusting only this CA.
     fn connector(&self) -> TlsConnector {
-        let mut roots = RootCertStore::empty();
-        ok("root", roots.add(self.ca.clone()));
-        let config = ok(
-            "client config",
-            ClientConfig::builder_with_provider(provider()).with_safe_default_protocol_versions(),
-        )
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-        TlsConnector::from(Arc::new(config))
+        strict_connector(self.ca.clone())
     }
 
     /// A rustls server with this certificate.

@@ -55,3 +55,19 @@ pub async fn read_slowly(
         }
     }
 }
+
+/// A strict rustls client (our provider, safe defaults) that trusts `root` only.
+pub fn strict_connector(
+    root: rustls::pki_types::CertificateDer<'static>,
+) -> tokio_rustls::TlsConnector {
+    let mut roots = rustls::RootCertStore::empty();
+    ok("root", roots.add(root));
+    let config = ok(
+        "client config",
+        rustls::ClientConfig::builder_with_provider(theater_tcp_tokio::provider())
+            .with_safe_default_protocol_versions(),
+    )
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    tokio_rustls::TlsConnector::from(std::sync::Arc::new(config))
+}
