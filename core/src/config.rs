@@ -57,6 +57,11 @@ pub struct Config {
     pub max_connections_per_actor: Option<usize>,
     /// Most listeners one actor may hold at once; `None` is unlimited.
     pub max_listeners_per_actor: Option<usize>,
+    /// Most bytes the host holds for one actor: unread received bytes on its connections plus
+    /// its `send`s not yet handed to the transport. No read starts at the bound (reads already
+    /// out may pass it by at most `max_chunk` each); a `send` or `transfer` past it fails.
+    /// `None` is unlimited.
+    pub max_buffered_bytes_per_actor: Option<usize>,
     /// Client TLS.
     pub client_tls: ClientTls,
     /// Server TLS.
@@ -108,6 +113,7 @@ impl Default for Config {
             max_connections: None,
             max_connections_per_actor: None,
             max_listeners_per_actor: None,
+            max_buffered_bytes_per_actor: None,
             client_tls: ClientTls::default(),
             server_tls: None,
             connect_timeout_ms: 10_000,
@@ -208,6 +214,10 @@ impl Config {
         for (key, value) in [
             ("max_connections_per_actor", self.max_connections_per_actor),
             ("max_listeners_per_actor", self.max_listeners_per_actor),
+            (
+                "max_buffered_bytes_per_actor",
+                self.max_buffered_bytes_per_actor,
+            ),
         ] {
             if value == Some(0) {
                 return Err(err(key, "must be at least 1 (omit it for no limit)"));
@@ -317,6 +327,13 @@ mod tests {
                     ..Config::default()
                 },
                 "max_listeners_per_actor",
+            ),
+            (
+                Config {
+                    max_buffered_bytes_per_actor: Some(0),
+                    ..Config::default()
+                },
+                "max_buffered_bytes_per_actor",
             ),
             (
                 Config {

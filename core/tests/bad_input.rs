@@ -372,6 +372,18 @@ fn at_quota() -> Fixture {
     fixture(rig, conn)
 }
 
+/// Each actor may hold 7 bytes: `a` holds 5 unread on its connection (the fixture's id), `b`
+/// 3 on its background connection.
+fn near_byte_quota() -> Fixture {
+    let (mut rig, _) = world(Config {
+        max_buffered_bytes_per_actor: Some(7),
+        ..plain()
+    });
+    let conn = rig.open("a");
+    unread(&mut rig, "a", conn, b"aaaaa");
+    fixture(rig, conn)
+}
+
 /// The handler allows one connection, and `b` holds it.
 fn at_limit() -> Fixture {
     let (rig, theirs) = world(limited());
@@ -969,6 +981,12 @@ fn rows() -> Vec<Row> {
             "quota exceeded: max_connections_per_actor (1/1)"),
         ("transfer-async to an actor at its connection quota", at_quota, "a", transfer_async("b"),
             "quota exceeded: max_connections_per_actor (1/1)"),
+        ("send past the actor's buffered-bytes quota", near_byte_quota, "a", send(3),
+            "quota exceeded: max_buffered_bytes_per_actor (8/7)"),
+        ("transfer of buffered bytes past the target's quota", near_byte_quota, "a",
+            transfer("b"), "quota exceeded: max_buffered_bytes_per_actor (8/7)"),
+        ("transfer-async of buffered bytes past the target's quota", near_byte_quota, "a",
+            transfer_async("b"), "quota exceeded: max_buffered_bytes_per_actor (8/7)"),
     ]
 }
 

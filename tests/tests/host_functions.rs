@@ -496,6 +496,67 @@ async fn bad_ids_and_other_actors_objects_get_their_errors() {
     host.shutdown().await;
 }
 
+/// Per-actor quotas through the WIT boundary: each call past one fails naming it, and one
+/// actor's quotas count nothing of another's. Each probe's control connection is one of its
+/// connections; the host's listener is the first actor's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn quotas_of_one_actor_count_nothing_of_anothers() {
+    let config = Config {
+        max_connections_per_actor: Some(3),
+        max_listeners_per_actor: Some(2),
+        max_buffered_bytes_per_actor: Some(512),
+        ..listening()
+    };
+    let host = start(config, &[("a", "probe"), ("b", "probe")]).await;
+    let addr = address(&host);
+    let mut a = Probe::open(addr).await;
+    let mut b = Probe::open(addr).await.handoff("b").await;
+    let srv = server().await;
+    let srv_addr = srv.local_addr().expect("server address").to_string();
+
+    // Connections: a holds its control connection and two more; b is not counted.
+    let (a1, _p1) = a.connected(&srv).await;
+    let (_a2, _p2) = a.connected(&srv).await;
+    a.fails(
+        &["connect", &srv_addr],
+        "quota exceeded: max_connections_per_actor (3/3)",
+    )
+    .await;
+    let (b1, _p3) = b.connected(&srv).await;
+    let (_b2, _p4) = b.connected(&srv).await;
+    // A transfer to an actor at its quota is refused; the connection stays its owner's.
+    b.fails(
+        &["transfer", &b1, "a"],
+        "quota exceeded: max_connections_per_actor (3/3)",
+    )
+    .await;
+    assert_eq!(
+        b.ok(&["stats", &b1]).await,
+        "in=0 out=0 chunks=0 buffered=0 state=active mode=passive tls=plain"
+    );
+
+    // Listeners: a holds the host's listener (the `listen` key) and one of its own.
+    a.listener().await;
+    a.fails(
+        &["listen", "127.0.0.1:0"],
+        "quota exceeded: max_listeners_per_actor (2/2)",
+    )
+    .await;
+    b.listener().await;
+    b.listener().await;
+
+    // Buffered bytes: a send counts whole when it is made.
+    let big = "x".repeat(600);
+    a.fails(
+        &["send", &a1, &big],
+        "quota exceeded: max_buffered_bytes_per_actor (600/512)",
+    )
+    .await;
+    assert_eq!(b.ok(&["send", &b1, &"y".repeat(500)]).await, "500");
+    assert_eq!(a.ok(&["send", &a1, &"z".repeat(500)]).await, "500");
+    host.shutdown().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn calls_in_the_wrong_state_or_mode_get_their_errors() {
     let certs = Certificates::generate();

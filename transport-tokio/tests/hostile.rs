@@ -1,7 +1,8 @@
 //! Hostile peers on real sockets: slow TLS handshakes must not keep honest clients out, a
 //! flood past `max_connections` must not stop a live stream nor leave anything behind,
 //! plaintext or a corrupt record on a TLS port ends only that connection, and an endless stream
-//! into a slow `on-data` costs no more than the watermark.
+//! into a slow `on-data` costs no more than the watermark, and streams into one actor stay
+//! within its `max_buffered_bytes_per_actor` while another actor's stream flows.
 //!
 //! The bounds here are liveness bounds far from every timeout the handler has (the handshake
 //! timeout is 10 s): a client that gets through only when the slow peers time out fails them.
@@ -333,4 +334,149 @@ async fn an_endless_stream_into_a_slow_on_data_keeps_memory_bounded() {
     );
     // After on-close(eof) the host closes the connection: the peer sees the end.
     ok("writer", ok("join", guard("writer", writer).await));
+}
+
+fn conn_id(text: &str) -> theater_tcp_core::ConnId {
+    match theater_tcp_core::ObjectId::parse(text) {
+        Ok(theater_tcp_core::ObjectId::Connection(id)) => id,
+        other => panic!("not a connection id: {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn streams_into_one_slow_actor_stay_within_its_buffered_bytes_quota_and_others_flow() {
+    const PEERS: usize = 8;
+    const EACH: u64 = 2 * 1024 * 1024;
+    const QUOTA: usize = 256 * 1024;
+    let config = Config {
+        max_buffered_bytes_per_actor: Some(QUOTA),
+        ..Config::default()
+    };
+    // No read starts at the quota; the reads already out may pass it by a chunk each. Without
+    // the quota the connections could hold a watermark each (2 MiB).
+    let bound = QUOTA + PEERS * config.max_chunk;
+    assert!(PEERS * config.receive_watermark > 2 * bound);
+    let driver = start_on(config, TokioNetwork);
+    // Connections come through `accept`, not `handle-connection`.
+    let exports = Exports {
+        handle_connection: false,
+        ..Exports::ALL
+    };
+    let mut slow = driver.actor("slow", exports);
+    let (listener, addr) = listen(&slow).await;
+    let mut writers = Vec::new();
+    for seed in 0..PEERS as u64 {
+        writers.push(tokio::spawn(async move {
+            let mut peer = TcpStream::connect(addr).await?;
+            let mut pattern = theater_tcp_tokio::scenarios::Pattern::new(seed);
+            let mut buf = vec![0u8; 64 * 1024];
+            let mut sent = 0;
+            while sent < EACH {
+                pattern.fill(&mut buf);
+                peer.write_all(&buf).await?;
+                sent += buf.len() as u64;
+            }
+            peer.shutdown().await?;
+            let mut rest = Vec::new();
+            peer.read_to_end(&mut rest).await?;
+            Ok::<_, std::io::Error>(())
+        }));
+    }
+    // Another actor's stream, read while the slow actor sits at its quota.
+    let fast = driver.actor("fast", Exports::default());
+    let (fast_listener, fast_addr) = listen(&fast).await;
+    let caller = fast.caller();
+    let other = tokio::spawn(async move {
+        let conn = caller
+            .accept(&fast_listener)
+            .await
+            .map_err(std::io::Error::other)?;
+        caller
+            .activate(&conn)
+            .await
+            .map_err(std::io::Error::other)?;
+        let mut total = 0usize;
+        loop {
+            let data = caller
+                .receive(&conn, 64 * 1024)
+                .await
+                .map_err(std::io::Error::other)?;
+            if data.is_empty() {
+                return Ok::<_, std::io::Error>(total);
+            }
+            total += data.len();
+        }
+    });
+    let fast_peer = tokio::spawn(async move {
+        let mut peer = TcpStream::connect(fast_addr).await?;
+        peer.write_all(&vec![7u8; 2 * 1024 * 1024]).await?;
+        peer.shutdown().await
+    });
+
+    let mut conns = std::collections::BTreeMap::new();
+    for _ in 0..PEERS {
+        let conn = ok("accept", guard("accept", slow.accept(&listener)).await);
+        ok("activate", slow.activate(&conn).await);
+        conns.insert(conn_id(&conn), (conn, 0u64));
+    }
+    for (conn, _) in conns.values() {
+        ok("active", slow.set_active(conn, "active").await);
+    }
+    let mut patterns: std::collections::BTreeMap<String, theater_tcp_tokio::scenarios::Pattern> =
+        std::collections::BTreeMap::new();
+    let mut closed = 0;
+    let mut most = 0;
+    while closed < PEERS {
+        let Some(event) = guard("a callback", slow.next_callback()).await else {
+            panic!("the driver stopped");
+        };
+        match &event.callback {
+            theater_tcp_core::Callback::OnData { connection, data } => {
+                let id = conn_id(connection);
+                // Accept order is not connect order: a connection's stream is the writer's
+                // whose pattern its first chunk matches.
+                let pattern = patterns.entry(connection.clone()).or_insert_with(|| {
+                    (0..PEERS as u64)
+                        .map(theater_tcp_tokio::scenarios::Pattern::new)
+                        .find(|p| p.clone().check(data).is_ok())
+                        .unwrap_or_else(|| panic!("{connection}: bytes of no writer"))
+                });
+                ok("pattern", pattern.check(data));
+                if let Some((_, n)) = conns.get_mut(&id) {
+                    *n += data.len() as u64;
+                }
+                tokio::time::sleep(Duration::from_millis(1)).await;
+                event.ok();
+            }
+            theater_tcp_core::Callback::OnClose { reason, .. } => {
+                assert_eq!(reason, "eof");
+                event.ok();
+                closed += 1;
+            }
+            other => panic!("unexpected callback {other:?}"),
+        }
+        let stats = driver.stats().await;
+        let held: usize = conns
+            .keys()
+            .filter_map(|id| stats.connections.get(id))
+            .map(|m| m.buffered)
+            .sum();
+        assert!(held <= bound, "the slow actor holds {held} bytes");
+        most = most.max(held);
+    }
+    for (conn, n) in conns.values() {
+        assert_eq!(*n, EACH, "{conn}: every byte, once");
+    }
+    assert!(
+        most > QUOTA / 2,
+        "the quota was never approached: {most} bytes"
+    );
+    assert_eq!(
+        ok("other", ok("join", guard("other actor", other).await)),
+        2 * 1024 * 1024
+    );
+    ok("fast peer", ok("join", guard("fast peer", fast_peer).await));
+    for w in writers {
+        ok("writer", ok("join", guard("writer", w).await));
+    }
 }

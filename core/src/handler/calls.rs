@@ -70,6 +70,7 @@ impl Handler {
             Ok(None) => {}
             Err(e) => self.fx.complete(actor, id, Err(e)),
         }
+        self.resume_paused_reads();
         id
     }
 
@@ -127,43 +128,6 @@ impl Handler {
 
     pub(super) fn live_connections(&self) -> usize {
         self.conns.len()
-    }
-
-    /// Connections `actor` holds (every state): what `max_connections_per_actor` bounds.
-    pub(super) fn connections_of(&self, actor: &ActorId) -> usize {
-        self.conns.values().filter(|c| &c.owner == actor).count()
-    }
-
-    /// `actor` may take one more connection.
-    pub(super) fn connection_quota(&self, actor: &ActorId) -> Result<(), Error> {
-        match self.cfg().max_connections_per_actor {
-            Some(max) if self.connections_of(actor) >= max => Err(Error::QuotaExceeded {
-                name: "max_connections_per_actor".into(),
-                n: self.connections_of(actor),
-                max,
-            }),
-            _ => Ok(()),
-        }
-    }
-
-    /// `actor` may take one more listener.
-    pub(super) fn listener_quota(&self, actor: &ActorId) -> Result<(), Error> {
-        let Some(max) = self.cfg().max_listeners_per_actor else {
-            return Ok(());
-        };
-        let n = self
-            .listeners
-            .values()
-            .filter(|l| &l.owner == actor)
-            .count();
-        if n >= max {
-            return Err(Error::QuotaExceeded {
-                name: "max_listeners_per_actor".into(),
-                n,
-                max,
-            });
-        }
-        Ok(())
     }
 
     pub(super) fn at_connection_limit(&self) -> bool {
@@ -267,6 +231,11 @@ impl Handler {
             return Err(Error::Upgrading(text.to_owned()));
         }
         self.connection_quota(&target)?;
+        let moving = match &self.conns.get(&id).map(|c| &c.state) {
+            Some(ConnState::Open(open)) => open.rx.len(),
+            _ => 0,
+        };
+        self.buffered_quota(&target, moving)?;
         let Some(conn) = self.conns.get_mut(&id) else {
             return Err(Error::ConnectionNotFound(text.to_owned()));
         };

@@ -31,7 +31,7 @@ impl Handler {
         data: Vec<u8>,
     ) -> Result<Option<Reply>, Error> {
         let max_send = self.cfg().max_send_bytes;
-        let (id, open) = self.own_open(actor, text)?;
+        let (_, open) = self.own_open(actor, text)?;
         open.fail_if_gone(text)?;
         if open.write != WriteSide::Open {
             return Err(Error::WriteShut(text.to_owned()));
@@ -45,6 +45,8 @@ impl Handler {
         if data.is_empty() {
             return Ok(Some(Reply::Sent(0)));
         }
+        self.buffered_quota(actor, data.len())?;
+        let (id, open) = self.own_open(actor, text)?;
         if open.sends.is_empty() {
             // The send timeout measures stalls from the moment someone waits.
             open.last_write_progress = now;
@@ -297,18 +299,37 @@ impl Handler {
         let max_chunk = self.cfg().max_chunk;
         let Some(Connection {
             state: ConnState::Open(open),
+            owner,
             ..
-        }) = self.conns.get_mut(&id)
+        }) = self.conns.get(&id)
         else {
+            self.quota_paused.remove(&id);
             return;
         };
         let want = Self::wants_read(open) && open.rx.len() < watermark;
-        match (open.read.request(), want) {
+        let request = open.read.request();
+        // A new read may bring no more than the owner's buffered-bytes quota has room for; a
+        // read already out is not cancelled for it.
+        let room = if request == ReadRequest::Idle && want {
+            self.read_room(owner)
+        } else {
+            usize::MAX
+        };
+        if room == 0 {
+            self.fx.probe("read.quota_paused");
+            self.quota_paused.insert(id);
+            return;
+        }
+        self.quota_paused.remove(&id);
+        let Some(open) = open_mut(&mut self.conns, id) else {
+            return;
+        };
+        match (request, want) {
             (ReadRequest::Idle, true) => {
                 let reading = open.read.with_request(ReadRequest::InFlight);
                 self.fx.set_read(id, &mut open.read, reading);
                 // Never more than the watermark buffered.
-                let max = max_chunk.min(watermark - open.rx.len());
+                let max = max_chunk.min(watermark - open.rx.len()).min(room);
                 self.fx.command(Command::Read {
                     connection: id,
                     max,

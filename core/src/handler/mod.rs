@@ -16,13 +16,15 @@
 //! dispatch of I/O events and timers; the rules are in one submodule per concern:
 //! [`calls`] (dispatch of actor calls, ownership, calls that only re-label a connection),
 //! [`listeners`], [`opening`] (connect, implicit TLS, STARTTLS), [`data`] (the data path),
-//! [`ending`] (closes, failures, forgetting a connection), and [`transitions`].
+//! [`ending`] (closes, failures, forgetting a connection), [`quotas`] (per-actor bounds), and
+//! [`transitions`].
 
 mod calls;
 mod data;
 mod ending;
 mod listeners;
 mod opening;
+mod quotas;
 mod transitions;
 
 use crate::address::{Host, HostPort, NameVerdict, valid_server_name};
@@ -35,7 +37,7 @@ use crate::state::*;
 use crate::time::Instant;
 use crate::timers::{TimerKey, Timers};
 use crate::transition::{DataMode, ReadRequest, ReadSide, Transition};
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -154,6 +156,11 @@ pub struct Handler {
     resolutions: BTreeMap<ResolveId, Resolution>,
     /// Accepted connections in their implicit TLS handshake, oldest first.
     handshakes: Handshakes,
+    /// Connections whose next read waits for their owner to go below
+    /// `max_buffered_bytes_per_actor`.
+    quota_paused: BTreeSet<ConnId>,
+    /// The paused connection that resumed last (round-robin start).
+    quota_cursor: ConnId,
     fx: Effects,
 }
 
@@ -180,6 +187,8 @@ impl Handler {
             closing: BTreeMap::new(),
             resolutions: BTreeMap::new(),
             handshakes: Handshakes::default(),
+            quota_paused: BTreeSet::new(),
+            quota_cursor: ConnId(0),
             fx: Effects::default(),
         }
     }
@@ -355,6 +364,7 @@ impl Handler {
             }
         }
         self.update_all_accepting();
+        self.resume_paused_reads();
     }
 
     /// The outcome of a callback the adapter ran (or could not run: a trap is an `Err`).
@@ -364,6 +374,11 @@ impl Handler {
         id: CallbackId,
         result: Result<(), String>,
     ) {
+        self.callback_result(now, id, result);
+        self.resume_paused_reads();
+    }
+
+    fn callback_result(&mut self, now: Instant, id: CallbackId, result: Result<(), String>) {
         let Some(cb) = self.fx.callbacks.remove(&id) else {
             return;
         };
@@ -491,6 +506,7 @@ impl Handler {
                 }
             }
         }
+        self.resume_paused_reads();
     }
 
     /// Something the transport observed.
@@ -528,6 +544,7 @@ impl Handler {
             IoEvent::WriteFailed { connection, end } => self.on_write_failed(now, connection, end),
             IoEvent::Drained { connection } => self.on_drained(connection),
         }
+        self.resume_paused_reads();
     }
 }
 

@@ -191,3 +191,143 @@ fn a_connect_taking_the_actors_last_place_refuses_the_accept_in_flight() {
     // The accept completed anyway before the cancel reached it.
     a_late_accept_is_refused(&mut rig, la, 1);
 }
+
+/// Watermark 64, chunk 16, write buffer 32, and `a` (and every actor) may hold 40 bytes.
+fn buffered(max: usize) -> Config {
+    Config {
+        max_buffered_bytes_per_actor: Some(max),
+        ..small()
+    }
+}
+
+#[track_caller]
+fn quota_error(result: Result<Reply, Error>) -> String {
+    match result {
+        Err(e @ Error::QuotaExceeded { .. }) => e.to_string(),
+        other => panic!("expected a quota error, got {other:?}"),
+    }
+}
+
+#[test]
+fn reads_stop_at_the_buffered_bytes_quota_over_all_connections_and_resume_as_the_actor_reads() {
+    let mut rig = rig_with(buffered(40));
+    rig.start("b", PUSH);
+    let c1 = open_in(&mut rig, "active");
+    assert_eq!(rig.take_read(c1), Some(16));
+    let c2 = open_in(&mut rig, "active");
+    assert_eq!(rig.take_read(c2), Some(16), "reads out hold no room");
+    // The first chunk goes to the actor (`on-data` in flight, unanswered); the next ones wait
+    // in c1's buffer.
+    rig.peer_sends(c1, &[b'a'; 16]);
+    let first = on_data(&mut rig, "a");
+    assert_eq!(first.len(), 1);
+    rig.peer_sends(c1, &[b'b'; 16]);
+    rig.peer_sends(c1, &[b'c'; 16]);
+    assert_eq!(rig.take_read(c1), Some(8), "only the room left: 40 - 32");
+    rig.io(IoEvent::Received {
+        connection: c1,
+        data: vec![b'd'; 8],
+    });
+    assert_eq!(rig.handler.buffered(c1), 40);
+    assert_eq!(
+        rig.take_read(c1),
+        None,
+        "at the quota: no read, though c1 is below its watermark"
+    );
+    // c2's read was out already: its bytes arrive and go to the actor, but no new read starts.
+    rig.peer_sends(c2, &[b'x'; 16]);
+    assert_eq!(on_data(&mut rig, "a").len(), 1);
+    assert_eq!(rig.take_read(c2), None, "a's connections all wait for room");
+    // Another actor's connections are not a's quota.
+    let theirs = rig.open("b");
+    assert_eq!(set_active(&mut rig, "b", theirs, "active"), Ok(Reply::Unit));
+    assert_eq!(rig.take_read(theirs), Some(16));
+    // The actor takes c1's first chunk: the next one leaves the buffer, 16 bytes of room come
+    // back, and both paused connections may read again.
+    rig.callback_done(first[0].0, Ok(()));
+    let next = on_data(&mut rig, "a");
+    assert_eq!(
+        next.into_iter().map(|(_, d)| d).collect::<Vec<_>>(),
+        vec![vec![b'b'; 16]]
+    );
+    assert_eq!(rig.handler.buffered(c1), 24);
+    assert_eq!(rig.take_read(c1), Some(16));
+    assert_eq!(rig.take_read(c2), Some(16));
+}
+
+#[test]
+fn a_send_past_the_buffered_bytes_quota_fails_naming_it_and_changes_nothing() {
+    let mut rig = rig_with(buffered(40));
+    rig.start("b", PUSH);
+    let conn = rig.open("a");
+    // The transport takes the first 32 bytes (its write buffer); those are not the host's.
+    let first = send(&mut rig, "a", conn, vec![1; 32]);
+    assert_eq!(rig.result(first), Some(Ok(Reply::Sent(32))));
+    assert_eq!(rig.written(conn).len(), 32);
+    let queued = send(&mut rig, "a", conn, vec![2; 30]);
+    assert_eq!(rig.result(queued), None, "waits for room: 30 of 40 held");
+    let census = rig.handler.census();
+    assert_eq!(
+        quota_error(send_now(&mut rig, "a", conn, vec![3; 11])),
+        "quota exceeded: max_buffered_bytes_per_actor (41/40)"
+    );
+    assert_eq!(rig.handler.census(), census, "nothing changed");
+    assert!(rig.written(conn).is_empty(), "nothing written");
+    // A send larger than the quota never fits, even with nothing held.
+    let other = rig.open("b");
+    assert_eq!(
+        quota_error(send_now(&mut rig, "b", other, vec![4; 41])),
+        "quota exceeded: max_buffered_bytes_per_actor (41/40)"
+    );
+    // b's quota is its own: 40 bytes fit beside a's 30.
+    let fits = send(&mut rig, "b", other, vec![5; 40]);
+    assert_eq!(rig.result(fits), None, "32 go to the transport, 8 wait");
+    assert_eq!(rig.written(other), vec![5; 32]);
+    // The transport reports a's first write done: the queued send goes out, and room is back.
+    rig.io(IoEvent::Wrote {
+        connection: conn,
+        bytes: 32,
+    });
+    assert_eq!(rig.result(queued), Some(Ok(Reply::Sent(30))));
+    let more = send(&mut rig, "a", conn, vec![6; 40]);
+    assert_eq!(
+        rig.result(more),
+        None,
+        "2 go out, 38 wait: within the quota"
+    );
+}
+
+#[test]
+fn a_transfer_that_would_take_the_target_past_its_buffered_bytes_quota_fails_and_the_connection_stays()
+ {
+    let mut rig = rig_with(buffered(40));
+    rig.start("b", PUSH);
+    let conn = open_in(&mut rig, "active");
+    rig.peer_sends(conn, &[b'a'; 16]); // to the actor, on-data unanswered
+    rig.peer_sends(conn, &[b'b'; 16]); // buffered
+    rig.peer_sends(conn, &[b'c'; 8]); // buffered: 24 bytes move with the connection
+    // b holds 20 bytes of its own sends.
+    let theirs = rig.open("b");
+    let full = send(&mut rig, "b", theirs, vec![1; 32]);
+    assert_eq!(rig.result(full), Some(Ok(Reply::Sent(32))));
+    let waiting = send(&mut rig, "b", theirs, vec![2; 20]);
+    assert_eq!(rig.result(waiting), None);
+    for call in [
+        Call::Transfer {
+            connection: conn.to_string(),
+            target: "b".into(),
+        },
+        Call::TransferAsync {
+            connection: conn.to_string(),
+            target: "b".into(),
+        },
+    ] {
+        assert_eq!(
+            quota_error(rig.call_now("a", call)),
+            "quota exceeded: max_buffered_bytes_per_actor (44/40)"
+        );
+    }
+    assert_eq!(rig.handler.connection_owner(conn), Some(&ActorId::new("a")));
+    assert_eq!(rig.handler.buffered(conn), 24);
+    assert!(rig.callbacks("b").is_empty());
+}

@@ -1,0 +1,113 @@
+//! Per-actor quotas: connections, listeners and buffered bytes.
+//!
+//! Connections and listeners are counted when a call would add one. Buffered bytes (unread
+//! input, and `send`s not yet handed to the transport) are bounded two ways: a `send` or
+//! `transfer` that would take the actor past the bound fails, and no new read starts while the
+//! actor is at it (a read asks for no more than the room left). Reads already out are not
+//! counted: an idle connection waiting for its peer must not hold room that a busy one needs,
+//! so the bound can be passed by the reads in flight when it is reached, at most one
+//! `max_chunk` per connection, and no read starts until the actor is below it again. A paused
+//! connection is remembered in `quota_paused` and tried again after every input, round-robin
+//! from the one after the last that resumed.
+
+use super::*;
+
+impl Handler {
+    /// Connections `actor` holds (every state): what `max_connections_per_actor` bounds.
+    pub(super) fn connections_of(&self, actor: &ActorId) -> usize {
+        self.conns.values().filter(|c| &c.owner == actor).count()
+    }
+
+    /// `actor` may take one more connection.
+    pub(super) fn connection_quota(&self, actor: &ActorId) -> Result<(), Error> {
+        match self.cfg().max_connections_per_actor {
+            Some(max) if self.connections_of(actor) >= max => Err(Error::QuotaExceeded {
+                name: "max_connections_per_actor".into(),
+                n: self.connections_of(actor),
+                max,
+            }),
+            _ => Ok(()),
+        }
+    }
+
+    /// `actor` may take one more listener.
+    pub(super) fn listener_quota(&self, actor: &ActorId) -> Result<(), Error> {
+        let Some(max) = self.cfg().max_listeners_per_actor else {
+            return Ok(());
+        };
+        let n = self
+            .listeners
+            .values()
+            .filter(|l| &l.owner == actor)
+            .count();
+        if n >= max {
+            return Err(Error::QuotaExceeded {
+                name: "max_listeners_per_actor".into(),
+                n,
+                max,
+            });
+        }
+        Ok(())
+    }
+
+    /// Bytes the host holds for `actor`: unread input on its connections and its `send`s not
+    /// yet handed to the transport, on any connection.
+    pub(super) fn buffered_of(&self, actor: &ActorId) -> usize {
+        let mut total = 0;
+        for conn in self.conns.values() {
+            let ConnState::Open(open) = &conn.state else {
+                continue;
+            };
+            if &conn.owner == actor {
+                total += open.rx.len();
+            }
+            for send in open.sends.iter().filter(|s| &s.actor == actor) {
+                total += send.data.len().saturating_sub(send.offset);
+            }
+        }
+        total
+    }
+
+    /// `actor` may hold `more` bytes on top of what it holds.
+    pub(super) fn buffered_quota(&self, actor: &ActorId, more: usize) -> Result<(), Error> {
+        let Some(max) = self.cfg().max_buffered_bytes_per_actor else {
+            return Ok(());
+        };
+        let n = self.buffered_of(actor).saturating_add(more);
+        if n > max {
+            return Err(Error::QuotaExceeded {
+                name: "max_buffered_bytes_per_actor".into(),
+                n,
+                max,
+            });
+        }
+        Ok(())
+    }
+
+    /// How many bytes a new read on a connection of `actor` may ask for (`usize::MAX` without
+    /// the quota).
+    pub(super) fn read_room(&self, actor: &ActorId) -> usize {
+        match self.cfg().max_buffered_bytes_per_actor {
+            Some(max) => max.saturating_sub(self.buffered_of(actor)),
+            None => usize::MAX,
+        }
+    }
+
+    /// Tries again the reads paused by the buffered-bytes quota. Called at the end of every
+    /// input; costs nothing while no read is paused.
+    pub(super) fn resume_paused_reads(&mut self) {
+        if self.quota_paused.is_empty() {
+            return;
+        }
+        let paused = std::mem::take(&mut self.quota_paused);
+        let after = self.quota_cursor;
+        let (later, earlier): (Vec<ConnId>, Vec<ConnId>) =
+            paused.into_iter().partition(|id| *id > after);
+        for id in later.into_iter().chain(earlier) {
+            self.update_reading(id);
+            if !self.quota_paused.contains(&id) {
+                self.quota_cursor = id;
+            }
+        }
+    }
+}
