@@ -1,7 +1,8 @@
 //! Scenario bodies generic over the [`Network`], shared by `theater-tcp-tokio`'s tests on real
-//! sockets and the simulation crate's tests on turmoil. Each runs scripted actors against a driver and
-//! a test peer that reaches them through its own `Network`, and returns what went wrong as
-//! text (an oracle failure), or `Ok` when every actor-visible and peer-visible check held.
+//! sockets and the simulation crate's tests on turmoil. Each runs scripted actors against a
+//! driver and a test peer that reaches them through its own `Network`, and returns what went
+//! wrong as text (an oracle failure), or `Ok` when every actor-visible and peer-visible check
+//! held.
 
 use crate::Pattern;
 use std::net::SocketAddr;

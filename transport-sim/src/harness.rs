@@ -66,8 +66,8 @@ pub struct SimContext {
 }
 
 impl SimContext {
-    /// A [`Setup`] for the shared scenario bodies (`theater_tcp_test_support::scenarios`): actors listen on the server
-    /// host's every address, peers connect to the server's address.
+    /// A [`Setup`] for the shared scenario bodies (`theater_tcp_test_support::scenarios`):
+    /// actors listen on the server host's every address, peers connect to the server's address.
     pub fn setup(&self) -> Setup<'_, SimNetwork> {
         let server = self.server;
         Setup {

@@ -1,5 +1,6 @@
-//! `transfer`: the shared transfer body of `theater-tcp-test-support`: an actor hands its connection
-//! to a second actor from inside `on-data` while the peer streams, under lossless faults.
+//! `transfer`: the shared transfer body of `theater-tcp-test-support`: an actor hands its
+//! connection to a second actor from inside `on-data` while the peer streams, under lossless
+//! faults.
 
 use super::LEAK_WAIT;
 use crate::catalogue::{Scenario, ScenarioFuture, default_config};
