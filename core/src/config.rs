@@ -48,7 +48,12 @@ fn yes() -> bool {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
-    /// Listen here at start and push connections to the actor via `handle-connection`.
+    /// Where a host listens at start on one actor's behalf (SEMANTICS.md, "Configuration").
+    /// The core checks its syntax ([`Config::validate`]) and opens nothing for it: which actor
+    /// owns that listener, and when it may open, are the host's to know. The host opens it
+    /// with that actor's ordinary `listen` call, so the address policy, the quotas and the
+    /// hand-out order (a waiting `accept`, else `handle-connection`, else the queue) are this
+    /// crate's rules as for any listener.
     pub listen: Option<String>,
     /// Most connections open at once (accepted plus connected); `None` is unlimited.
     pub max_connections: Option<usize>,

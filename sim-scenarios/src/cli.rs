@@ -3,6 +3,8 @@
 //! `--no-shrink`, `--list`, `--help`, and for CI and long runs `--jobs`, `--shard`,
 //! `--budget`, `--junit`, `--save-failures`, `--progress` and `replay FILE`. Exit status 0
 //! when every seed passed, 1 when any failed or was nondeterministic, 2 on bad arguments.
+//! `THEATER_SIM_SEED=N` in the environment runs seed N alone: the seed of every repro line
+//! (`theater_tcp_sim::repro`, the format a simulation test's `Sweep` prints too).
 //!
 //! A run is a list of (scenario, seed) runs: scenario by scenario, each over its seeds in
 //! order; with `--budget`, seed by seed (every scenario of a seed before the next seed), so
@@ -24,6 +26,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 use theater_tcp_sim::FaultPlan;
+use theater_tcp_sim::repro::{SEED_VAR, parse_seed};
 
 /// Seeds run when `--seeds` is not given.
 pub const DEFAULT_SEEDS: Range<u64> = 0..20;
@@ -394,6 +397,9 @@ goes to stderr only.
 Exit status: 0 every seed passed, 1 a seed failed or its two runs differed (or a replay's trace \
 hash differs from the saved one, or a budget ran out before any seed ran), 2 bad arguments.
 
+Environment: THEATER_SIM_SEED=N runs seed N alone, as --seeds N would; every repro line sets it \
+(the form a simulation test's sweep reads too). It cannot be combined with --seeds or replay.
+
 Default seeds: {}..{}. Scenarios:
 ",
         DEFAULT_SEEDS.start, DEFAULT_SEEDS.end
@@ -425,12 +431,28 @@ fn clap_message(e: &clap::Error) -> String {
     text.trim_end().to_owned()
 }
 
-/// Parses the arguments (without the program name).
+/// Parses the arguments (without the program name), as if `THEATER_SIM_SEED` were not set.
 pub fn parse_args<I, S>(args: I) -> Result<Request, ArgError>
 where
     I: IntoIterator<Item = S>,
     S: Into<String>,
 {
+    parse_command_line(args, None)
+}
+
+/// Parses the arguments (without the program name) and `seed_var`, the value of
+/// `THEATER_SIM_SEED` when it is set: that seed alone runs, as `--seeds N` would (the seed of
+/// every repro line, which a simulation test's `Sweep` reads too); it and `--seeds` or
+/// `replay` together are refused.
+pub fn parse_command_line<I, S>(args: I, seed_var: Option<&str>) -> Result<Request, ArgError>
+where
+    I: IntoIterator<Item = S>,
+    S: Into<String>,
+{
+    let env_seed = match seed_var {
+        None => None,
+        Some(value) => Some(parse_seed(value).map_err(ArgError)?),
+    };
     let args =
         std::iter::once("theater-tcp-sim".to_owned()).chain(args.into_iter().map(Into::into));
     let matches = match command().try_get_matches_from(args) {
@@ -444,9 +466,23 @@ where
     if cli.list {
         return Ok(Request::List);
     }
+    if let Some(seed) = env_seed {
+        let other = match (&cli.seeds, &cli.command) {
+            (Some(_), _) => Some("--seeds"),
+            (None, Some(Command::Replay { .. })) => Some("replay"),
+            (None, None) => None,
+        };
+        if let Some(other) = other {
+            return Err(ArgError(format!(
+                "{SEED_VAR}={seed} and {other} both choose the seeds: give one (unset \
+                 {SEED_VAR} to run {other})"
+            )));
+        }
+    }
+    let seeds = env_seed.map(|seed| seed..seed.saturating_add(1));
     let mut options = Options {
         scenarios: Vec::new(),
-        seeds: cli.seeds.clone().unwrap_or(DEFAULT_SEEDS),
+        seeds: seeds.or(cli.seeds.clone()).unwrap_or(DEFAULT_SEEDS),
         trace: cli.trace,
         json: cli.json,
         plan: cli.plan,
@@ -537,7 +573,8 @@ where
         let _ = writeln!(err, "theater-tcp-sim: {e}\n{USAGE}\nsee --help");
         EXIT_USAGE
     };
-    let options = match parse_args(args) {
+    let seed_var = std::env::var_os(SEED_VAR).map(|v| v.to_string_lossy().into_owned());
+    let options = match parse_command_line(args, seed_var.as_deref()) {
         Ok(Request::Help(text)) => {
             let _ = write!(out, "{text}");
             return EXIT_OK;

@@ -18,7 +18,7 @@ use std::time::Duration;
 use theater_tcp_core::Census;
 use theater_tcp_sim::SimContext;
 use theater_tcp_sim::plan::NetEvent;
-use theater_tcp_tokio::scenarios::Pattern;
+use theater_tcp_test_support::Pattern;
 
 /// `got` must be the whole of stream `seed` (of [`Pattern`]) as `sent` bytes long: every byte
 /// arrived exactly once, in order.

@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
-use theater_tcp_sim::{FaultPlan, TraceEvent};
+use theater_tcp_sim::{FaultPlan, Repro, TraceEvent};
 
 /// A value as one line of JSON, with byte lists longer than 16 shown as `"<N bytes>"` (trace
 /// records carry every data byte).
@@ -34,46 +34,37 @@ pub fn compact<T: Serialize>(value: &T) -> String {
     }
 }
 
+/// The cargo features this build of `theater-tcp-sim` was made with, for the lines that rerun
+/// it.
+fn features() -> Option<&'static str> {
+    cfg!(feature = "planted-bug").then_some("planted-bug")
+}
+
 /// The command that reruns `seed` of `scenario` alone (with `plan` instead of the seed's own
-/// draw, when given).
+/// draw, when given): the workspace's one repro-line format ([`Repro`], which a simulation
+/// test's `Sweep` prints too), the seed in `THEATER_SIM_SEED`.
 pub fn repro_line(scenario: &str, seed: u64, plan: Option<&FaultPlan>) -> String {
-    let features = if cfg!(feature = "planted-bug") {
-        " --features planted-bug"
-    } else {
-        ""
-    };
-    let mut line = format!(
-        "cargo run --release -p theater-tcp-scenarios{features} --bin theater-tcp-sim -- \
-         --scenario {scenario} --seeds {seed}..{}",
-        seed.saturating_add(1)
-    );
+    let mut args = vec!["--scenario".to_owned(), scenario.to_owned()];
     if let Some(plan) = plan {
-        // A plan's JSON has no single quotes: it is safe inside them in a POSIX shell.
-        let json = serde_json::to_string(plan).unwrap_or_default();
-        line.push_str(&format!(" --plan '{json}'"));
+        args.push("--plan".into());
+        args.push(serde_json::to_string(plan).unwrap_or_default());
     }
-    line
+    Repro::bin(seed, "theater-tcp-scenarios", "theater-tcp-sim", args)
+        .features(features())
+        .line()
 }
 
 /// `path` as one word of a POSIX shell command: as it is when it holds only safe characters,
 /// else in single quotes.
 pub fn shell_word(path: &Path) -> String {
-    let text = path.display().to_string();
-    let safe = |c: char| c.is_ascii_alphanumeric() || "_./-+=:,@".contains(c);
-    if !text.is_empty() && text.chars().all(safe) {
-        text
-    } else {
-        format!("'{}'", text.replace('\'', "'\\''"))
-    }
+    theater_tcp_sim::repro::shell_word(&path.display().to_string())
 }
 
 /// The command that runs the regression file `path`.
 pub fn replay_line(path: &Path) -> String {
-    let features = if cfg!(feature = "planted-bug") {
-        " --features planted-bug"
-    } else {
-        ""
-    };
+    let features = features()
+        .map(|f| format!(" --features {f}"))
+        .unwrap_or_default();
     format!(
         "cargo run --release -p theater-tcp-scenarios{features} --bin theater-tcp-sim -- \
          replay {}",
@@ -682,8 +673,15 @@ mod tests {
     #[test]
     fn a_repro_line_names_the_scenario_and_one_seed_and_quotes_a_plan() {
         let line = repro_line("echo", 17, None);
-        assert!(line.ends_with("--scenario echo --seeds 17..18"), "{line}");
+        assert!(line.starts_with("THEATER_SIM_SEED=17 cargo run "), "{line}");
+        assert!(
+            line.ends_with("--bin theater-tcp-sim -- --scenario echo"),
+            "{line}"
+        );
         let line = repro_line("echo", 17, Some(&FaultPlan::none()));
-        assert!(line.contains("--plan '{\"streams\""), "{line}");
+        assert!(
+            line.contains(" --scenario echo --plan '{\"streams\""),
+            "{line}"
+        );
     }
 }

@@ -4,7 +4,7 @@
 //! stopped exercising its path fails here.
 //!
 //! Reproduce a failing seed with the line the failure prints, e.g.
-//! `cargo run --release -p theater-tcp-scenarios --bin theater-tcp-sim -- --scenario echo --seeds 17..18`.
+//! `THEATER_SIM_SEED=17 cargo run --release -p theater-tcp-scenarios --bin theater-tcp-sim -- --scenario echo`.
 
 use std::ops::Range;
 use theater_tcp_scenarios::report::repro_line;

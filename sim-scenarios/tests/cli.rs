@@ -11,6 +11,16 @@ use theater_tcp_scenarios::cli::{self, ArgError, Request};
 fn sim(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_theater-tcp-sim"))
         .args(args)
+        .env_remove("THEATER_SIM_SEED")
+        .output()
+        .expect("run theater-tcp-sim")
+}
+
+/// `theater-tcp-sim` with `THEATER_SIM_SEED=seed`, as a repro line runs it.
+fn sim_seed(seed: &str, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_theater-tcp-sim"))
+        .args(args)
+        .env("THEATER_SIM_SEED", seed)
         .output()
         .expect("run theater-tcp-sim")
 }
@@ -99,6 +109,43 @@ fn good_arguments_parse() {
         }),
         Ok(all.len())
     );
+}
+
+#[test]
+fn the_seed_of_a_repro_line_runs_alone_and_cannot_be_given_twice() {
+    let parsed =
+        |args: &[&str], seed: &str| cli::parse_command_line(args.iter().copied(), Some(seed));
+    let Ok(Request::Run(options)) = parsed(&["--scenario", "echo"], "17") else {
+        panic!("THEATER_SIM_SEED=17 is one seed");
+    };
+    assert_eq!(options.seeds, 17..18);
+    let Err(ArgError(both)) = parsed(&["--seeds", "0..3"], "17") else {
+        panic!("the seed given twice");
+    };
+    assert!(
+        both.contains("THEATER_SIM_SEED=17 and --seeds both choose the seeds"),
+        "{both}"
+    );
+    let Err(ArgError(replay)) = parsed(&["replay", "x.json"], "17") else {
+        panic!("a seed and a replay");
+    };
+    assert!(
+        replay.contains("and replay both choose the seeds"),
+        "{replay}"
+    );
+    let Err(ArgError(bad)) = parsed(&[], "0..3") else {
+        panic!("a range is not a seed");
+    };
+    assert!(bad.contains("THEATER_SIM_SEED=0..3 is not a seed"), "{bad}");
+    // The binary reads it from its environment.
+    let out = sim_seed("5", &["--scenario", "echo", "--seeds", "0..2"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("both choose the seeds"));
+    let out = sim_seed("5", &["--scenario", "echo"]);
+    assert_eq!(out.status.code(), Some(0));
+    let stdout = text(&out.stdout);
+    assert_eq!(row(&stdout, "echo"), [1, 1, 0, 0]);
+    assert_eq!(hash_of(&stdout, "echo", 5).len(), 16);
 }
 
 #[test]
@@ -205,8 +252,8 @@ fn a_failing_scenario_exits_1_with_its_minimal_plan_and_a_repro_line_that_reprod
         stdout.contains("echo: not a prefix of the sent stream: byte "),
         "{stdout}"
     );
-    let repro = "cargo run --release -p theater-tcp-scenarios --bin theater-tcp-sim -- \
-                 --scenario selftest-corrupt --seeds 4..5";
+    let repro = "THEATER_SIM_SEED=4 cargo run --release -p theater-tcp-scenarios \
+                 --bin theater-tcp-sim -- --scenario selftest-corrupt";
     assert!(
         stdout.contains(&format!("reproduce: {repro}\n")),
         "{stdout}"
@@ -217,16 +264,11 @@ fn a_failing_scenario_exits_1_with_its_minimal_plan_and_a_repro_line_that_reprod
     assert!(stdout.contains(&format!(
         "reproduce with the minimal plan: {repro} --plan '"
     )));
-    // What the repro line runs fails the same way with the same trace hash.
-    let again = sim(&[
-        "--scenario",
-        "selftest-corrupt",
-        "--seeds",
-        "4..5",
-        "--no-shrink",
-    ]);
+    // What the repro line runs (seed 4 alone) fails the same way with the same trace hash.
+    let again = sim_seed("4", &["--scenario", "selftest-corrupt", "--no-shrink"]);
     let again_out = text(&again.stdout);
     assert_eq!(again.status.code(), Some(1));
+    assert_eq!(row(&again_out, "selftest-corrupt"), [1, 0, 1, 0]);
     assert_eq!(
         hash_of(&again_out, "selftest-corrupt", 4),
         hash_of(&stdout, "selftest-corrupt", 4)
@@ -261,7 +303,8 @@ fn json_lines_carry_results_failures_and_the_summary() {
     assert!(
         failure["repro"]
             .as_str()
-            .is_some_and(|r| r.ends_with("--seeds 0..1"))
+            .is_some_and(|r| r.starts_with("THEATER_SIM_SEED=0 cargo run ")
+                && r.ends_with("--bin theater-tcp-sim -- --scenario selftest-corrupt"))
     );
     let summary = lines.last().expect("a summary");
     assert_eq!(summary["kind"], "summary");
@@ -584,9 +627,8 @@ fn junit_has_a_suite_per_scenario_a_case_per_seed_and_each_failure() {
         assert!(body.contains("\"streams\":{"), "{body}");
         assert!(
             body.contains(&format!(
-                "reproduce: cargo run --release -p theater-tcp-scenarios --bin theater-tcp-sim \
-                 -- --scenario selftest-corrupt --seeds {seed}..{}",
-                seed + 1
+                "reproduce: THEATER_SIM_SEED={seed} cargo run --release \
+                 -p theater-tcp-scenarios --bin theater-tcp-sim -- --scenario selftest-corrupt"
             )),
             "{body}"
         );

@@ -12,7 +12,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 use theater_tcp_adapter::{ActorSpec, Host, Limits};
 use theater_tcp_core::{Config, ServerTls};
-use theater_tcp_tokio::scenarios::{SPLITMIX64_GAMMA, splitmix64};
+use theater_tcp_test_support::{SPLITMIX64_GAMMA, splitmix64};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 

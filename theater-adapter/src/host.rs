@@ -116,6 +116,13 @@ impl Host {
     /// when `config.listen` is set, listens there on behalf of the first actor (connections
     /// are pushed to it through `handle-connection`, or wait for its `accept`).
     ///
+    /// This is the one place that acts on `config.listen` (ARCHITECTURE.md, "The adapter"):
+    /// the core checks the key's syntax but opens nothing for it, because which actor owns
+    /// that listener and when it may open are the host's to know (the manifest's first actor;
+    /// after every `init`, so that no connection reaches an actor before its `init` ran). The
+    /// listener itself is the actor's ordinary `listen` call, so every rule of it (the address
+    /// policy, the per-actor quota, the hand-out order) is the core's.
+    ///
     /// Must be called within a tokio runtime. Errors name the actor and the step that failed;
     /// on error every actor started so far is stopped.
     pub async fn start(
@@ -242,6 +249,7 @@ impl Host {
             }
         }
 
+        // The configured listener: the first actor's, once every `init` has run.
         if let Some(address) = listen {
             let first = host.slots[0].id.clone();
             match host.listen_for(&first, &address).await {

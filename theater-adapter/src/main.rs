@@ -9,7 +9,9 @@ use std::process::ExitCode;
 use theater_tcp_adapter::{ActorSpec, Host, Manifest, bench, builtin_echo_component};
 use tracing_subscriber::EnvFilter;
 
-/// The listen address when neither `--listen` nor the manifest gives one.
+/// The listen address when neither `--listen` nor the manifest gives one. `serve` always sets
+/// the handler's `listen` (the flag, else the manifest's, else this), so that the host's one
+/// rule for it (`Host::start`: the first actor's listener, after every `init`) always applies.
 const DEFAULT_LISTEN: &str = "127.0.0.1:7878";
 
 /// Runs WebAssembly actors on the Theater TCP handler (`theater:simple/tcp`).
@@ -165,7 +167,12 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
     let host = Host::start(config, manifest.limits, actors)
         .await
         .map_err(|e| e.to_string())?;
-    let address = host.listen_address().unwrap_or(DEFAULT_LISTEN).to_owned();
+    // `listen` is set, so a host that started listens; the address is the bound one (port 0
+    // resolved).
+    let Some(address) = host.listen_address().map(str::to_owned) else {
+        host.shutdown().await;
+        return Err("the host started without its listener".into());
+    };
     let stop = match StopSignal::install() {
         Ok(stop) => stop,
         Err(e) => {

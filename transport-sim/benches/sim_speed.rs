@@ -6,7 +6,7 @@
 
 use std::time::{Duration, Instant};
 use theater_tcp_sim::{FaultPlan, Sim};
-use theater_tcp_tokio::scenarios::{self, EchoMode};
+use theater_tcp_test_support::scenarios::{self, EchoMode};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const TICK: Duration = Duration::from_millis(1);

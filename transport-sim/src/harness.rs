@@ -7,11 +7,13 @@
 //!
 //! [`Sweep`] runs a scenario over many seeds, each **twice**, and fails on a differing trace
 //! hash (nondeterminism) as on a failed oracle; every failure comes with a one-line command
-//! that reproduces it (`THEATER_SIM_SEED=<seed> cargo test ...`).
+//! that reproduces it (`THEATER_SIM_SEED=<seed> cargo test ...`, the workspace's one repro-line
+//! format, [`crate::repro`]).
 
 use crate::fault::{FaultCounters, FaultCounts};
 use crate::net::{Partitions, SimNetwork};
 use crate::plan::{FaultPlan, NetEvent};
+use crate::repro::{Repro, seed_from_env};
 use crate::rng::SimRng;
 use crate::tls::SimClock;
 use crate::trace::{SharedRecorder, TraceEvent, TraceRecord};
@@ -22,7 +24,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use theater_tcp_core::{Config, Instant};
-use theater_tcp_tokio::scenarios::Setup;
+use theater_tcp_test_support::scenarios::Setup;
 use theater_tcp_tokio::{Driver, DriverHandle, DriverOptions};
 
 /// The host running the driver.
@@ -31,7 +33,7 @@ pub const SERVER: &str = "server";
 pub const CLIENT: &str = "client";
 
 /// Environment variable that makes a [`Sweep`] run only the given seed (for reproduction).
-pub const SEED_VAR: &str = "THEATER_SIM_SEED";
+pub use crate::repro::SEED_VAR;
 
 /// One simulated run: a seed, a fault plan, the driver's config and the simulation's clock.
 #[derive(Debug, Clone)]
@@ -64,8 +66,8 @@ pub struct SimContext {
 }
 
 impl SimContext {
-    /// A [`Setup`] for the scenario bodies of `theater-tcp-tokio`: actors listen on the server
-    /// host's every address, peers connect to the server's address.
+    /// A [`Setup`] for the shared scenario bodies (`theater_tcp_test_support::scenarios`):
+    /// actors listen on the server host's every address, peers connect to the server's address.
     pub fn setup(&self) -> Setup<'_, SimNetwork> {
         let server = self.server;
         Setup {
@@ -445,24 +447,23 @@ impl Sweep {
         self
     }
 
-    /// The command that reruns `seed` alone.
+    /// The command that reruns `seed` alone ([`Repro`], the format `theater-tcp-sim` prints
+    /// too).
     pub fn repro_line(&self, seed: u64) -> String {
-        let features = self
-            .features
-            .as_deref()
-            .map(|f| format!(" --features {f}"))
-            .unwrap_or_default();
-        format!(
-            "{SEED_VAR}={seed} cargo test -p theater-tcp-sim{features} --test {} -- --exact {}",
-            self.test_binary, self.test_name
-        )
+        Repro::test(seed, "theater-tcp-sim", &self.test_binary, &self.test_name)
+            .features(self.features.as_deref())
+            .line()
     }
 
     /// `seeds`, or only the seed in [`SEED_VAR`] when it is set (it may lie outside them).
+    ///
+    /// # Panics
+    /// When [`SEED_VAR`] is set to something that is not a seed.
     pub fn seeds(&self, seeds: Range<u64>) -> Vec<u64> {
-        match std::env::var(SEED_VAR).ok().and_then(|s| s.parse().ok()) {
-            Some(seed) => vec![seed],
-            None => seeds.collect(),
+        match seed_from_env() {
+            Ok(Some(seed)) => vec![seed],
+            Ok(None) => seeds.collect(),
+            Err(e) => panic!("{e}"),
         }
     }
 

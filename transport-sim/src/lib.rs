@@ -10,7 +10,8 @@
 //! - [`plan::FaultPlan`]: a run's faults as data (serde), drawn from the seed or hand-written.
 //! - [`harness::Sim`]: one run (`Sim::new(seed, plan).run(scenario)`), with the core's trace
 //!   and its hash; [`harness::Sweep`]: many seeds, each run twice to check determinism, with a
-//!   reproduction line per failure.
+//!   reproduction line per failure; [`repro`]: that line, in the one format every seed runner
+//!   of the workspace prints.
 //! - [`actor`]: scripted actors as async functions; [`peer`]: test peers' helpers (an echo).
 //! - [`tls`]: the simulated clock for rustls, deterministic certificates, and a TLS client
 //!   that trusts them.
@@ -55,6 +56,7 @@ pub mod harness;
 pub mod net;
 pub mod peer;
 pub mod plan;
+pub mod repro;
 pub mod rng;
 pub mod tls;
 pub mod trace;
@@ -64,5 +66,6 @@ pub use fault::{Cut, CutKind, FaultCounters, FaultCounts, FaultKind, FaultStream
 pub use harness::{Outcome, Sim, SimContext, Sweep, SweepReport};
 pub use net::{SimListener, SimNetwork, SimStream};
 pub use plan::FaultPlan;
+pub use repro::Repro;
 pub use rng::SimRng;
 pub use trace::{TraceEvent, TraceRecord};

@@ -3,7 +3,7 @@
 //! Every random choice of a run (fault probabilities, split points, stall lengths) is drawn
 //! from a generator forked from the run's seed, so the same seed replays the same run.
 
-use theater_tcp_tokio::scenarios::{SPLITMIX64_GAMMA, splitmix64};
+use theater_tcp_test_support::{SPLITMIX64_GAMMA, splitmix64};
 
 /// A small deterministic generator (SplitMix64): fast, seedable, good enough for fault choices.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,4 +1,5 @@
-//! The echo and transfer scenarios of `theater-tcp-tokio` (the same bodies, not copies) on
+//! The echo and transfer scenarios of `theater-tcp-test-support` (the bodies the real-socket
+//! tests of `theater-tcp-tokio` run, not copies) on
 //! turmoil under the fault layer, byte-exact; and the determinism check under every fault.
 //!
 //! Reproduce a failing seed with the line the failure prints, e.g.
@@ -8,7 +9,7 @@ use std::time::Duration;
 use theater_tcp_core::Exports;
 use theater_tcp_sim::actor::{Script, text};
 use theater_tcp_sim::{FaultPlan, Sim, SimContext, Sweep};
-use theater_tcp_tokio::scenarios::{self, EchoMode};
+use theater_tcp_test_support::scenarios::{self, EchoMode};
 use theater_tcp_tokio::{NetListener, Network};
 
 const KIB: usize = 1024;

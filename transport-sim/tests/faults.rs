@@ -11,7 +11,7 @@ use theater_tcp_sim::plan::{AcceptFaults, ConnectFaults, CutPlan, NetEvent, Time
 use theater_tcp_sim::{
     FaultCounts, FaultKind, FaultPlan, Outcome, Sim, SimContext, SimStream, StreamFaults,
 };
-use theater_tcp_tokio::scenarios::{self, EchoMode};
+use theater_tcp_test_support::scenarios::{self, EchoMode};
 use theater_tcp_tokio::{ActorHandle, Network};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 

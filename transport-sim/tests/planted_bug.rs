@@ -6,7 +6,7 @@
 //! `cargo test -p theater-tcp-sim --features planted-bug --test planted_bug`
 
 use theater_tcp_sim::{FaultPlan, Sim, SimContext, Sweep};
-use theater_tcp_tokio::scenarios::{self, EchoMode};
+use theater_tcp_test_support::scenarios::{self, EchoMode};
 
 const NAME: &str = "a_byte_dropped_on_a_mode_switch_is_caught_within_100_seeds_and_reproduces";
 
@@ -32,11 +32,15 @@ fn a_byte_dropped_on_a_mode_switch_is_caught_within_100_seeds_and_reproduces() {
         failures.len(),
         report.seeds.len()
     );
-    assert!(
-        line.contains(&format!("THEATER_SIM_SEED={seed} ")),
-        "{line}"
+    // The workspace's one repro-line format (`theater_tcp_sim::repro`), as theater-tcp-sim
+    // prints it too: the seed in the environment, then the cargo command.
+    assert_eq!(
+        line,
+        format!(
+            "THEATER_SIM_SEED={seed} cargo test -p theater-tcp-sim --features planted-bug \
+             --test planted_bug -- --exact {NAME}"
+        )
     );
-    assert!(line.contains("--features planted-bug --test planted_bug"));
     // What the line runs: the same seed alone, which fails the same way with the same trace.
     let again = sweep.run(seed..seed + 1, sim, switching_echo);
     let first = &report

@@ -24,9 +24,6 @@ mod report;
 mod tls;
 mod tls_socket;
 
-#[cfg(feature = "scenarios")]
-pub mod scenarios;
-
 pub use driver::{Driver, DriverOptions, Observed, Observer, StartError};
 pub use handle::{ActorHandle, CallbackEvent, Caller, ConnectionMemory, DriverHandle, DriverStats};
 pub use network::{NetListener, NetStream, Network, TokioNetwork};

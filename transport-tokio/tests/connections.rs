@@ -11,7 +11,7 @@ use std::time::Duration;
 mod support;
 use support::{guard, listen, ok, read_slowly, start_on as start};
 use theater_tcp_core::{Callback, Config, Error, Exports};
-use theater_tcp_tokio::scenarios::Pattern;
+use theater_tcp_test_support::Pattern;
 use theater_tcp_tokio::{ActorHandle, NetListener, Network, TokioNetwork};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};

@@ -1,8 +1,9 @@
 //! Bulk data through the driver on real sockets: echo in every data mode and a transfer while
-//! the peer streams. The bodies are shared with the simulation crate (`scenarios`).
+//! the peer streams. The bodies are shared with the simulation crate
+//! (`theater_tcp_test_support::scenarios`).
 
 use theater_tcp_core::Config;
-use theater_tcp_tokio::scenarios::{self, EchoMode, Setup};
+use theater_tcp_test_support::scenarios::{self, EchoMode, Setup};
 use theater_tcp_tokio::{Driver, DriverHandle, TokioNetwork};
 
 const MIB: usize = 1024 * 1024;

@@ -279,7 +279,7 @@ async fn an_endless_stream_into_a_slow_on_data_keeps_memory_bounded() {
     let (listener, addr) = listen(&actor).await;
     let writer = tokio::spawn(async move {
         let mut peer = TcpStream::connect(addr).await?;
-        let mut pattern = theater_tcp_tokio::scenarios::Pattern::new(11);
+        let mut pattern = theater_tcp_test_support::Pattern::new(11);
         let mut buf = vec![0u8; 256 * 1024];
         let mut sent = 0;
         while sent < TOTAL {
@@ -300,7 +300,7 @@ async fn an_endless_stream_into_a_slow_on_data_keeps_memory_bounded() {
         Ok(theater_tcp_core::ObjectId::Connection(id)) => id,
         other => panic!("not a connection id: {other:?}"),
     };
-    let mut pattern = theater_tcp_tokio::scenarios::Pattern::new(11);
+    let mut pattern = theater_tcp_test_support::Pattern::new(11);
     let mut received = 0u64;
     let mut held = 0;
     loop {

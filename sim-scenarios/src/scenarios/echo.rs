@@ -1,4 +1,4 @@
-//! `echo`: the shared echo body of `theater-tcp-tokio` (the same code as on real sockets)
+//! `echo`: the shared echo body of `theater-tcp-test-support` (the same code as on real sockets)
 //! through an actor reading in one data mode per seed, under lossless faults.
 
 use super::LEAK_WAIT;
@@ -6,7 +6,7 @@ use crate::catalogue::{Scenario, ScenarioFuture, default_config};
 use crate::oracle;
 use std::time::Duration;
 use theater_tcp_sim::{FaultPlan, SimContext};
-use theater_tcp_tokio::scenarios::{self, EchoMode};
+use theater_tcp_test_support::scenarios::{self, EchoMode};
 
 /// See the [module docs](self).
 pub(crate) const SCENARIO: Scenario = Scenario {

@@ -17,7 +17,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 use theater_tcp_core::{Callback, Error, Exports};
 use theater_tcp_sim::{SimContext, SimRng, SimStream};
-use theater_tcp_tokio::scenarios::Pattern;
+use theater_tcp_test_support::Pattern;
 use theater_tcp_tokio::{ActorHandle, CallbackEvent, Caller, Network};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 

@@ -1,12 +1,13 @@
-//! `transfer`: the shared transfer body of `theater-tcp-tokio`: an actor hands its connection
-//! to a second actor from inside `on-data` while the peer streams, under lossless faults.
+//! `transfer`: the shared transfer body of `theater-tcp-test-support`: an actor hands its
+//! connection to a second actor from inside `on-data` while the peer streams, under lossless
+//! faults.
 
 use super::LEAK_WAIT;
 use crate::catalogue::{Scenario, ScenarioFuture, default_config};
 use crate::oracle;
 use std::time::Duration;
 use theater_tcp_sim::{FaultPlan, SimContext};
-use theater_tcp_tokio::scenarios;
+use theater_tcp_test_support::scenarios;
 
 /// See the [module docs](self).
 pub(crate) const SCENARIO: Scenario = Scenario {
