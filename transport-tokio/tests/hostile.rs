@@ -368,7 +368,7 @@ async fn streams_into_one_slow_actor_stay_within_its_buffered_bytes_quota_and_ot
     for seed in 0..PEERS as u64 {
         writers.push(tokio::spawn(async move {
             let mut peer = TcpStream::connect(addr).await?;
-            let mut pattern = theater_tcp_tokio::scenarios::Pattern::new(seed);
+            let mut pattern = theater_tcp_test_support::Pattern::new(seed);
             let mut buf = vec![0u8; 64 * 1024];
             let mut sent = 0;
             while sent < EACH {
@@ -422,7 +422,7 @@ async fn streams_into_one_slow_actor_stay_within_its_buffered_bytes_quota_and_ot
     for (conn, _) in conns.values() {
         ok("active", slow.set_active(conn, "active").await);
     }
-    let mut patterns: std::collections::BTreeMap<String, theater_tcp_tokio::scenarios::Pattern> =
+    let mut patterns: std::collections::BTreeMap<String, theater_tcp_test_support::Pattern> =
         std::collections::BTreeMap::new();
     let mut closed = 0;
     let mut most = 0;
@@ -437,7 +437,7 @@ async fn streams_into_one_slow_actor_stay_within_its_buffered_bytes_quota_and_ot
                 // whose pattern its first chunk matches.
                 let pattern = patterns.entry(connection.clone()).or_insert_with(|| {
                     (0..PEERS as u64)
-                        .map(theater_tcp_tokio::scenarios::Pattern::new)
+                        .map(theater_tcp_test_support::Pattern::new)
                         .find(|p| p.clone().check(data).is_ok())
                         .unwrap_or_else(|| panic!("{connection}: bytes of no writer"))
                 });
