@@ -218,7 +218,10 @@ fn reads_stop_at_the_buffered_bytes_quota_over_all_connections_and_resume_as_the
     assert_eq!(rig.take_read(c2), Some(16), "reads out hold no room");
     // The first chunk goes to the actor (`on-data` in flight, unanswered); the next ones wait
     // in c1's buffer.
-    rig.peer_sends(c1, &[b'a'; 16]);
+    rig.io(IoEvent::Received {
+        connection: c1,
+        data: vec![b'a'; 16],
+    });
     let first = on_data(&mut rig, "a");
     assert_eq!(first.len(), 1);
     rig.peer_sends(c1, &[b'b'; 16]);
@@ -235,7 +238,10 @@ fn reads_stop_at_the_buffered_bytes_quota_over_all_connections_and_resume_as_the
         "at the quota: no read, though c1 is below its watermark"
     );
     // c2's read was out already: its bytes arrive and go to the actor, but no new read starts.
-    rig.peer_sends(c2, &[b'x'; 16]);
+    rig.io(IoEvent::Received {
+        connection: c2,
+        data: vec![b'x'; 16],
+    });
     assert_eq!(on_data(&mut rig, "a").len(), 1);
     assert_eq!(rig.take_read(c2), None, "a's connections all wait for room");
     // Another actor's connections are not a's quota.
