@@ -68,6 +68,7 @@ pub fn catalogue() -> &'static [Scenario] {
         scenarios::timeouts::SCENARIO,
         scenarios::cuts::SCENARIO,
         scenarios::chaos::SCENARIO,
+        scenarios::wasm::SCENARIO,
         scenarios::selftest::SCENARIO,
     ];
     CATALOGUE

@@ -244,9 +244,21 @@ fn chaos_100_seeds() {
 }
 
 #[test]
+fn wasm_100_seeds() {
+    // C wasm actors in the wasmtime host on the simulated driver: every seed passes and both
+    // of its runs give one trace hash (`sweep` fails on either).
+    let results = sweep("wasm", 0..100);
+    let hashes: std::collections::BTreeSet<u64> = results.iter().map(|r| r.trace_hash).collect();
+    assert_eq!(hashes.len(), results.len());
+    for fault in LOSSLESS_COUNTED {
+        assert!(seeds_firing(&results, fault) > 0, "{fault} never fired");
+    }
+}
+
+#[test]
 fn every_scenario_of_all_is_swept_here() {
     let swept = [
-        "echo", "transfer", "close", "churn", "tls", "timeouts", "cuts", "chaos",
+        "echo", "transfer", "close", "churn", "tls", "timeouts", "cuts", "chaos", "wasm",
     ];
     for s in theater_tcp_scenarios::catalogue::all() {
         assert!(swept.contains(&s.name), "{} has no sweep test", s.name);

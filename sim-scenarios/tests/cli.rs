@@ -41,7 +41,7 @@ fn bad_arguments_are_refused_with_what_is_wrong() {
     let unknown = parse_error(&["--scenario", "ecko"]);
     assert!(unknown.contains("unknown scenario 'ecko'"), "{unknown}");
     for name in [
-        "all", "echo", "transfer", "close", "churn", "tls", "timeouts", "cuts", "chaos",
+        "all", "echo", "transfer", "close", "churn", "tls", "timeouts", "cuts", "chaos", "wasm",
     ] {
         assert!(unknown.contains(name), "{unknown} lacks {name}");
     }

@@ -90,11 +90,20 @@ impl fmt::Debug for Host {
     }
 }
 
+/// The engine for `limits`. With `callback_time_ms` set, an epoch ticker thread (every
+/// [`EPOCH_TICK`]) interrupts wasm to check the budget and to let other tasks run. Without it
+/// the host reads no clock at all: callbacks are bounded by fuel only, and a long callback
+/// yields to the runtime every [`FUEL_YIELD`] units of fuel, so that a run under the simulator
+/// is the same every time.
 fn engine(limits: &Limits) -> Result<Engine, HostError> {
     let mut config = wasmtime::Config::new();
-    config.epoch_interruption(true);
+    let wall_clock = limits.callback_time_ms.is_some();
+    config.epoch_interruption(wall_clock);
     config.consume_fuel(limits.fuel_per_callback.is_some());
     let engine = Engine::new(&config).map_err(|e| HostError::Engine(chain(&e)))?;
+    if !wall_clock {
+        return Ok(engine);
+    }
     // The ticker ends once the engine (every store and this host) is gone.
     let weak = engine.weak();
     std::thread::Builder::new()
@@ -108,6 +117,70 @@ fn engine(limits: &Limits) -> Result<Engine, HostError> {
         })
         .map_err(|e| HostError::Engine(format!("cannot start the epoch ticker: {e}")))?;
     Ok(engine)
+}
+
+/// Without a time budget, a callback yields to the runtime after this much fuel.
+const FUEL_YIELD: u64 = 100_000;
+
+/// Actors compiled once, to start on any number of hosts ([`Host::start_on`]): the engine
+/// (set up for the limits), the linker and each actor's component.
+#[derive(Clone)]
+pub struct CompiledActors {
+    engine: Engine,
+    linker: Linker<ActorCtx>,
+    limits: Limits,
+    actors: Vec<(String, Component, ExportIndices)>,
+}
+
+impl fmt::Debug for CompiledActors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CompiledActors")
+            .field(
+                "actors",
+                &self.actors.iter().map(|a| &a.0).collect::<Vec<_>>(),
+            )
+            .field("limits", &self.limits)
+            .finish()
+    }
+}
+
+impl CompiledActors {
+    /// Checks the limits and the ids, and compiles every actor. Errors name the actor and the
+    /// step (`compile`).
+    pub fn compile(limits: Limits, actors: Vec<ActorSpec>) -> Result<Self, HostError> {
+        limits.validate().map_err(HostError::Limits)?;
+        if actors.is_empty() {
+            return Err(HostError::NoActors);
+        }
+        let mut ids = BTreeSet::new();
+        for spec in &actors {
+            if !ids.insert(spec.id.as_str()) {
+                return Err(HostError::DuplicateActor(spec.id.clone()));
+            }
+        }
+        let engine = engine(&limits)?;
+        let mut linker: Linker<ActorCtx> = Linker::new(&engine);
+        TcpHost::add_to_linker::<ActorCtx, HasSelf<ActorCtx>>(&mut linker, |ctx| ctx)
+            .map_err(|e| HostError::Engine(chain(&e)))?;
+        crate::actor::link_fast_send(&mut linker).map_err(|e| HostError::Engine(chain(&e)))?;
+        let mut compiled = Vec::with_capacity(actors.len());
+        for spec in actors {
+            let component =
+                Component::new(&engine, &spec.component).map_err(|e| HostError::Actor {
+                    actor: spec.id.clone(),
+                    step: "compile",
+                    message: chain(&e),
+                })?;
+            let indices = ExportIndices::of(&component);
+            compiled.push((spec.id, component, indices));
+        }
+        Ok(CompiledActors {
+            engine,
+            linker,
+            limits,
+            actors: compiled,
+        })
+    }
 }
 
 impl Host {
@@ -130,36 +203,28 @@ impl Host {
         limits: Limits,
         actors: Vec<ActorSpec>,
     ) -> Result<Host, HostError> {
-        limits.validate().map_err(HostError::Limits)?;
-        if actors.is_empty() {
-            return Err(HostError::NoActors);
-        }
-        let mut ids = BTreeSet::new();
-        for spec in &actors {
-            if !ids.insert(spec.id.as_str()) {
-                return Err(HostError::DuplicateActor(spec.id.clone()));
-            }
-        }
-        let engine = engine(&limits)?;
-        let mut linker: Linker<ActorCtx> = Linker::new(&engine);
-        TcpHost::add_to_linker::<ActorCtx, HasSelf<ActorCtx>>(&mut linker, |ctx| ctx)
-            .map_err(|e| HostError::Engine(chain(&e)))?;
-        crate::actor::link_fast_send(&mut linker).map_err(|e| HostError::Engine(chain(&e)))?;
-
-        let mut compiled = Vec::with_capacity(actors.len());
-        for spec in actors {
-            let component =
-                Component::new(&engine, &spec.component).map_err(|e| HostError::Actor {
-                    actor: spec.id.clone(),
-                    step: "compile",
-                    message: chain(&e),
-                })?;
-            let indices = ExportIndices::of(&component);
-            compiled.push((spec.id, component, indices));
-        }
-
+        let compiled = CompiledActors::compile(limits, actors)?;
         let listen = config.listen.clone();
         let driver = Driver::start(config, TokioNetwork).map_err(HostError::Driver)?;
+        Host::start_on(driver, &compiled, listen.as_deref()).await
+    }
+
+    /// Starts `actors` on a driver that is already running, on whatever network it runs (real
+    /// sockets, or the simulator's `SimNetwork`), then listens on `listen` for the first actor
+    /// as [`Host::start`] does for `config.listen`. With `limits.callback_time_ms = None` (and
+    /// fuel for a bound) the host reads no clock, so the simulator runs wasm actors
+    /// deterministically. Must be called within a tokio runtime.
+    pub async fn start_on(
+        driver: DriverHandle,
+        compiled: &CompiledActors,
+        listen: Option<&str>,
+    ) -> Result<Host, HostError> {
+        let CompiledActors {
+            engine,
+            linker,
+            limits,
+            actors,
+        } = compiled;
         let logs = LogBuffer::default();
         let mut host = Host {
             driver,
@@ -172,16 +237,24 @@ impl Host {
         // Every actor is registered and its task spawned before any `init` runs, so that an
         // `init` may already transfer to another actor.
         let mut inits = Vec::new();
-        for (id, component, indices) in compiled {
+        for (id, component, indices) in actors.iter().cloned() {
             let handle = host.driver.actor(id.as_str(), indices.exports());
             let store_limits = StoreLimitsBuilder::new()
                 .memory_size(limits.max_memory_bytes)
                 .table_elements(limits.max_memory_bytes / 8)
                 .build();
             let ctx = ActorCtx::new(id.clone(), handle.caller(), store_limits, host.logs.clone());
-            let mut store = Store::new(&engine, ctx);
+            let mut store = Store::new(engine, ctx);
             store.limiter(|ctx| &mut ctx.limits);
-            crate::actor::install_time_budget(&mut store, &limits);
+            if limits.callback_time_ms.is_some() {
+                crate::actor::install_time_budget(&mut store, limits);
+            } else if limits.fuel_per_callback.is_some()
+                && let Err(e) = store.fuel_async_yield_interval(Some(FUEL_YIELD))
+            {
+                let error = HostError::Engine(chain(&e));
+                host.shutdown().await;
+                return Err(error);
+            }
             let failed = |step, message| HostError::Actor {
                 actor: id.clone(),
                 step,
@@ -252,7 +325,7 @@ impl Host {
         // The configured listener: the first actor's, once every `init` has run.
         if let Some(address) = listen {
             let first = host.slots[0].id.clone();
-            match host.listen_for(&first, &address).await {
+            match host.listen_for(&first, address).await {
                 Ok(local) => host.listen_address = Some(local),
                 Err(message) => {
                     host.shutdown().await;

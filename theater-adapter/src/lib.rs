@@ -29,6 +29,6 @@ mod manifest;
 mod spec;
 
 pub use echo::{EchoBuildError, builtin_echo_component};
-pub use host::{Host, HostError};
+pub use host::{CompiledActors, Host, HostError};
 pub use manifest::{ActorEntry, Limits, Manifest, ManifestError};
 pub use spec::{ActorSpec, ActorStatus, LOG_CAPACITY};

@@ -11,6 +11,7 @@ pub(crate) mod selftest;
 pub(crate) mod timeouts;
 pub(crate) mod tls;
 pub(crate) mod transfer;
+pub(crate) mod wasm;
 
 use crate::oracle::CloseLog;
 use std::net::SocketAddr;
