@@ -19,7 +19,7 @@
 //! Only `latency` cannot be counted (turmoil applies it to every message, out of the fault
 //! layer's sight): it is reported as **armed** when the plan sets it.
 
-use crate::report::compact;
+use crate::json::compact;
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::time::Duration;

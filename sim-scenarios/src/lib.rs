@@ -75,9 +75,11 @@
 pub mod catalogue;
 pub mod cli;
 pub mod coverage;
+mod json;
 pub mod oracle;
 pub mod report;
 pub mod run;
+pub mod scenario;
 mod scenarios;
 pub mod shrink;
 

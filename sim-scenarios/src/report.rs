@@ -3,6 +3,7 @@
 //! reproduces it; as human text or as JSON lines (one object per line, field `kind` says
 //! which: `result`, `trace`, `failure`, `summary`).
 
+pub use crate::json::compact;
 use crate::run::{SeedResult, Verdict};
 use crate::shrink::Shrunk;
 use serde::Serialize;
@@ -12,27 +13,6 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 use theater_tcp_sim::{FaultPlan, Repro, TraceEvent};
-
-/// A value as one line of JSON, with byte lists longer than 16 shown as `"<N bytes>"` (trace
-/// records carry every data byte).
-pub fn compact<T: Serialize>(value: &T) -> String {
-    fn shorten(v: Value) -> Value {
-        match v {
-            Value::Array(items) if items.len() > 16 && items.iter().all(Value::is_u64) => {
-                Value::String(format!("<{} bytes>", items.len()))
-            }
-            Value::Array(items) => Value::Array(items.into_iter().map(shorten).collect()),
-            Value::Object(map) => {
-                Value::Object(map.into_iter().map(|(k, v)| (k, shorten(v))).collect())
-            }
-            other => other,
-        }
-    }
-    match serde_json::to_value(value) {
-        Ok(v) => shorten(v).to_string(),
-        Err(e) => format!("<unserializable: {e}>"),
-    }
-}
 
 /// The cargo features this build of `theater-tcp-sim` was made with, for the lines that rerun
 /// it.

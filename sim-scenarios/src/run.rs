@@ -2,8 +2,8 @@
 //! of the core itself, and its probes), the scenario's own oracles, liveness (the limit), and
 //! coverage; and shrinking the plan of a seed that failed.
 
-use crate::catalogue::Scenario;
 use crate::coverage::{self, Coverage};
+use crate::scenario::Scenario;
 use crate::shrink::{self, Shrunk};
 use serde::{Deserialize, Serialize};
 use std::time::Duration;

@@ -7,8 +7,8 @@
 //! Rust releases and machines (unlike `DefaultHasher`), and computed as records stream in,
 //! without keeping them or formatting them as text.
 
+pub use crate::trace_hash::Fnv64;
 use serde::{Deserialize, Serialize};
-use std::io;
 use std::sync::{Arc, Mutex};
 use theater_tcp_core::{Input, Instant, Output, Transition};
 use theater_tcp_tokio::Observed;
@@ -36,64 +36,6 @@ pub struct TraceRecord {
     pub at: Instant,
     /// What.
     pub event: TraceEvent,
-}
-
-/// FNV-1a, 64 bits: a stable hash with a fixed definition.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Fnv64(u64);
-
-impl Default for Fnv64 {
-    fn default() -> Self {
-        Fnv64(0xcbf2_9ce4_8422_2325)
-    }
-}
-
-impl Fnv64 {
-    /// Mixes in `bytes`.
-    pub fn update(&mut self, bytes: &[u8]) {
-        for b in bytes {
-            self.0 ^= u64::from(*b);
-            self.0 = self.0.wrapping_mul(0x0000_0100_0000_01b3);
-        }
-    }
-
-    /// Mixes in `bytes` eight at a time, as little-endian words, the tail zero-padded.
-    pub fn update_words(&mut self, bytes: &[u8]) {
-        let mut words = bytes.chunks_exact(8);
-        for w in &mut words {
-            let mut word = [0u8; 8];
-            word.copy_from_slice(w);
-            self.mix(u64::from_le_bytes(word));
-        }
-        let tail = words.remainder();
-        if !tail.is_empty() {
-            let mut word = [0u8; 8];
-            word[..tail.len()].copy_from_slice(tail);
-            self.mix(u64::from_le_bytes(word));
-        }
-    }
-
-    /// Mixes in one 64-bit word.
-    pub fn mix(&mut self, word: u64) {
-        self.0 ^= word;
-        self.0 = self.0.wrapping_mul(0x0000_0100_0000_01b3);
-    }
-
-    /// The hash so far.
-    pub fn finish(&self) -> u64 {
-        self.0
-    }
-}
-
-impl io::Write for Fnv64 {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.update(buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
 }
 
 /// Collects a run's trace: always its hash and length, and the records themselves when asked

@@ -10,8 +10,8 @@
 use super::{
     LEAK_WAIT, PULL, callback_within, connect, listen, lossy_peer, text, watch_after_close,
 };
-use crate::catalogue::{Scenario, ScenarioFuture, default_config};
 use crate::oracle::{self, CloseLog};
+use crate::scenario::{Scenario, ScenarioFuture, default_config};
 use std::time::Duration;
 use theater_tcp_core::{Callback, Exports};
 use theater_tcp_sim::{FaultPlan, SimContext, peer};

@@ -14,8 +14,8 @@
 //! oracles weaken to prefixes; the leak oracle stays strict.
 
 use super::{LEAK_WAIT, listen, read_until_end, text, write_pattern};
-use crate::catalogue::{Scenario, ScenarioFuture};
 use crate::oracle::{self, CloseLog};
+use crate::scenario::{Scenario, ScenarioFuture};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::time::Duration;

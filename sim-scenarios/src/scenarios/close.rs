@@ -14,8 +14,8 @@ use super::{
     LEAK_WAIT, PULL, QUIET, accept_active, callback_within, connect, listen, peer_sends_then_reads,
     read_all, receive_all, size, text, watch_after_close, write_pattern,
 };
-use crate::catalogue::{Scenario, ScenarioFuture};
 use crate::oracle::{self, CloseLog, exact_stream};
+use crate::scenario::{Scenario, ScenarioFuture};
 use std::time::Duration;
 use theater_tcp_core::{Callback, Config};
 use theater_tcp_sim::actor::next_callback;

@@ -9,8 +9,8 @@
 use super::{
     LEAK_WAIT, PULL, accept_active, callback_within, connect, listen, lossy_peer, watch_after_close,
 };
-use crate::catalogue::{Scenario, ScenarioFuture, default_config};
 use crate::oracle::{self, CloseLog};
+use crate::scenario::{Scenario, ScenarioFuture, default_config};
 use std::time::Duration;
 use theater_tcp_core::Callback;
 use theater_tcp_sim::plan::CutPlan;

@@ -4,8 +4,8 @@
 //! line, exit status 1); `all` does not run it.
 
 use super::{PULL, connect, listen, read_all, text, write_pattern};
-use crate::catalogue::{Scenario, ScenarioFuture, default_config};
 use crate::oracle;
+use crate::scenario::{Scenario, ScenarioFuture, default_config};
 use std::time::Duration;
 use theater_tcp_sim::{FaultPlan, SimContext};
 use tokio::io::AsyncWriteExt;

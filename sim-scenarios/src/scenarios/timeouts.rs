@@ -8,8 +8,8 @@
 //!   connection is closed afterwards.
 
 use super::{LEAK_WAIT, PULL, connect, listen, read_until_end, text};
-use crate::catalogue::{Scenario, ScenarioFuture};
 use crate::oracle::{self, within};
+use crate::scenario::{Scenario, ScenarioFuture};
 use std::time::Duration;
 use theater_tcp_core::{Callback, Config, Exports};
 use theater_tcp_sim::actor::next_callback;

@@ -9,8 +9,8 @@
 //! upgrade`) or reached the handshake (a TLS error).
 
 use super::{LEAK_WAIT, PULL, connect, listen, read_all, read_until_end, text, write_pattern};
-use crate::catalogue::{Scenario, ScenarioFuture};
 use crate::oracle::{self, exact_stream};
+use crate::scenario::{Scenario, ScenarioFuture};
 use std::sync::OnceLock;
 use std::time::Duration;
 use theater_tcp_core::{Config, ServerTls};

@@ -3,8 +3,8 @@
 //! faults.
 
 use super::LEAK_WAIT;
-use crate::catalogue::{Scenario, ScenarioFuture, default_config};
 use crate::oracle;
+use crate::scenario::{Scenario, ScenarioFuture, default_config};
 use std::time::Duration;
 use theater_tcp_sim::{FaultPlan, SimContext};
 use theater_tcp_test_support::scenarios;

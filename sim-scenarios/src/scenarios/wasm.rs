@@ -6,8 +6,8 @@
 //! compiled once per process and shared by every seed.
 
 use super::{LEAK_WAIT, peer_sends_then_reads};
-use crate::catalogue::{Scenario, ScenarioFuture, default_config};
 use crate::oracle;
+use crate::scenario::{Scenario, ScenarioFuture, default_config};
 use std::net::SocketAddr;
 use std::sync::OnceLock;
 use std::time::Duration;
