@@ -293,7 +293,13 @@ pub struct Replayed<I> {
 /// One run's raw results, before the properties.
 struct Ran<O> {
     outcome: Outcome,
+    ended: Ended<O>,
+}
+
+/// How the workload and the actor ended, as the run's client host saw it.
+struct Ended<O> {
     history: Vec<(Duration, O)>,
+    /// `None`: cut off at the deadline.
     workload: Option<Result<(), String>>,
     finished_at: Duration,
     actor: Result<(), String>,
@@ -666,7 +672,7 @@ where
             .config(self.config.clone())
             .limit(self.limit)
             .keep_trace(true);
-        let slot: Rc<RefCell<Option<Ran<O>>>> = Rc::default();
+        let slot: Rc<RefCell<Option<Ended<O>>>> = Rc::default();
         let filled = slot.clone();
         let actor = self.actor.clone();
         let workload = self.workload.clone();
@@ -676,44 +682,28 @@ where
             let peers = Peers::new(ctx.peer.clone(), ctx.server, ctx.seed);
             let running = actor.start(&ctx.driver);
             let work = workload(peers.clone(), input);
-            let result = match deadline {
+            let workload = match deadline {
                 Some(d) => tokio::time::timeout(d, work).await.ok(),
                 None => Some(work.await),
             };
             let finished_at = peers.elapsed();
             let actor = running.stop().await;
-            *filled.borrow_mut() = Some(Ran {
-                outcome: Outcome {
-                    seed: 0,
-                    result: Ok(()),
-                    trace_hash: 0,
-                    trace_len: 0,
-                    sim_elapsed: Duration::ZERO,
-                    records: Vec::new(),
-                    server_faults: Default::default(),
-                    peer_faults: Default::default(),
-                },
+            *filled.borrow_mut() = Some(Ended {
                 history: peers.take(),
-                workload: result,
+                workload,
                 finished_at,
                 actor,
             });
             Ok(())
         });
-        let taken = slot.borrow_mut().take();
-        match taken {
-            Some(mut ran) => {
-                ran.outcome = outcome;
-                ran
-            }
-            None => Ran {
-                outcome,
-                history: Vec::new(),
-                workload: None,
-                finished_at: Duration::ZERO,
-                actor: Ok(()),
-            },
-        }
+        // No end recorded: the simulation failed first (its verdict says why).
+        let ended = slot.borrow_mut().take().unwrap_or(Ended {
+            history: Vec::new(),
+            workload: None,
+            finished_at: Duration::ZERO,
+            actor: Ok(()),
+        });
+        Ran { outcome, ended }
     }
 
     /// The view of `ran` for properties, cut at `until` (for *eventually*).
@@ -724,16 +714,22 @@ where
         until: Option<Duration>,
     ) -> Run<'a, I, O> {
         let finished = ran
+            .ended
             .workload
             .as_ref()
-            .map(|_| ran.finished_at)
+            .map(|_| ran.ended.finished_at)
             .filter(|at| until.is_none_or(|u| *at <= u));
         let history = match until {
             Some(u) => {
-                let n = ran.history.iter().take_while(|(at, _)| *at <= u).count();
-                &ran.history[..n]
+                let n = ran
+                    .ended
+                    .history
+                    .iter()
+                    .take_while(|(at, _)| *at <= u)
+                    .count();
+                &ran.ended.history[..n]
             }
-            None => &ran.history[..],
+            None => &ran.ended.history[..],
         };
         Run {
             case,
@@ -755,10 +751,10 @@ where
         if let Err(why) = &ran.outcome.result {
             return broke("simulation", why.clone());
         }
-        if let Some(Err(why)) = &ran.workload {
+        if let Some(Err(why)) = &ran.ended.workload {
             return broke("workload", why.clone());
         }
-        if let Err(why) = &ran.actor {
+        if let Err(why) = &ran.ended.actor {
             return broke("actor", why.clone());
         }
         let run = self.view(case, ran, None);

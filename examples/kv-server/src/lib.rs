@@ -9,6 +9,7 @@
 //! |---|---|
 //! | `SET key value` | `OK` (the value is the rest of the line) |
 //! | `GET key` | `VALUE value`, or `NIL` if the key was never set |
+//! | `STARTTLS` | `OK`, then a TLS handshake (the client's next bytes); `ERR ...` if more bytes came behind the command, or TLS is on already or not configured |
 //! | anything else | `ERR unknown command`, or `ERR usage: ...` |
 //!
 //! The store is shared by every connection. The actor listens on one port, accepts
@@ -124,9 +125,29 @@ pub async fn serve_connection(caller: Caller, conn: String, store: Store) -> Res
             return caller.close(&conn).await;
         }
         let mut replies = Vec::new();
-        for line in lines.push(&chunk) {
-            replies.extend_from_slice(store.execute(&line).as_bytes());
-            replies.push(b'\n');
+        let batch = lines.push(&chunk);
+        let last = batch.len().saturating_sub(1);
+        for (i, line) in batch.iter().enumerate() {
+            if line.trim_end_matches('\r') != "STARTTLS" {
+                replies.extend_from_slice(store.execute(line).as_bytes());
+                replies.push(b'\n');
+                continue;
+            }
+            // Bytes behind the command would be plaintext read as if it came over TLS (the
+            // STARTTLS injection of CVE-2011-0411): refused, as the handler refuses it too.
+            if i != last || lines.pending() > 0 {
+                replies.extend_from_slice(b"ERR bytes behind STARTTLS\n");
+                continue;
+            }
+            replies.extend_from_slice(b"OK\n");
+            caller.send(&conn, std::mem::take(&mut replies)).await?;
+            if let Err(e) = caller.upgrade_to_tls_server(&conn).await {
+                // A refused upgrade leaves the connection plaintext (already TLS, not
+                // configured); a failed handshake closed it, and the next receive says so.
+                caller
+                    .send(&conn, format!("ERR starttls: {e}\n").into_bytes())
+                    .await?;
+            }
         }
         if !replies.is_empty() {
             caller.send(&conn, replies).await?;

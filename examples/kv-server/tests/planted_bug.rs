@@ -1,6 +1,7 @@
 //! The check finds the planted framing bug (`--features planted-bug`: a line split across two
-//! reads is handled as two commands): within 200 seeds, shrunk to at most three faults, saved
-//! as a regression file whose replay gives the same trace hash and fails the same way.
+//! reads is handled as two commands, `STARTTLS` included): within 200 seeds, shrunk to at most
+//! three faults, saved as a regression file whose replay gives the same trace hash and fails
+//! the same way.
 //!
 //! `cargo test -p kv-server --features planted-bug --test planted_bug`
 
@@ -18,14 +19,16 @@ fn the_planted_bug_is_found_shrunk_saved_and_replayed() {
         Err(CheckFailure::Counterexample(found)) => found,
         other => panic!("the planted bug went unnoticed: {other:?}"),
     };
-    eprintln!(
-        "{}",
-        CheckFailure::Counterexample(found.clone()).to_string()
-    );
     assert!(found.seed < 200);
-    assert_eq!(
-        found.violation.property,
-        "always \"replies match the model\""
+    // Either a reply breaks the model (a split command answered twice), or a client's TLS
+    // handshake breaks (the `\n` of a `STARTTLS` cut off by a short write reaches the
+    // server after its `OK`, and is read as TLS).
+    assert!(
+        found.violation.property == "always \"replies match the model\""
+            || (found.violation.property == "workload"
+                && found.violation.why.contains("TLS handshake")),
+        "{}",
+        found.violation
     );
     assert!(
         found.faults <= 3,

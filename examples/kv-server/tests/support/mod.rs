@@ -4,10 +4,13 @@
 use proptest::prelude::*;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
+use std::sync::OnceLock;
 use std::time::Duration;
 use theater_tcp_check::{Check, FaultAlphabet, Peers, Run, Scripted};
-use theater_tcp_core::Exports;
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use theater_tcp_core::{Config, Exports, ServerTls};
+use theater_tcp_sim::tls::SimCertificates;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio_rustls::rustls::pki_types::ServerName;
 
 /// The port the server listens on.
 pub const PORT: u16 = 7000;
@@ -19,6 +22,8 @@ pub enum Command {
     Set(String, String),
     /// `GET key`.
     Get(String),
+    /// `STARTTLS` (only as a client's first command): the rest goes over TLS.
+    StartTls,
 }
 
 impl Command {
@@ -27,6 +32,7 @@ impl Command {
         match self {
             Command::Set(k, v) => format!("SET {k} {v}\n"),
             Command::Get(k) => format!("GET {k}\n"),
+            Command::StartTls => "STARTTLS\n".to_owned(),
         }
     }
 }
@@ -54,9 +60,17 @@ fn command() -> impl Strategy<Value = Command> {
     ]
 }
 
-/// One to three clients of one to eight commands each.
+/// One client's commands: one to eight, after a `STARTTLS` in half the clients.
+fn client_commands() -> impl Strategy<Value = Vec<Command>> {
+    (any::<bool>(), prop::collection::vec(command(), 1..=8)).prop_map(|(tls, commands)| {
+        let first = tls.then_some(Command::StartTls);
+        first.into_iter().chain(commands).collect()
+    })
+}
+
+/// One to three clients.
 pub fn workloads() -> impl Strategy<Value = Workload> {
-    prop::collection::vec(prop::collection::vec(command(), 1..=8), 1..=3)
+    prop::collection::vec(client_commands(), 1..=3)
 }
 
 /// Client `client`'s key `key` (clients' keys never collide).
@@ -78,47 +92,123 @@ pub fn model(commands: &[Command]) -> Vec<String> {
                 Some(v) => format!("VALUE {v}"),
                 None => "NIL".to_owned(),
             },
+            Command::StartTls => "OK".to_owned(),
         })
         .collect()
 }
 
-/// One client: sends every command, one write per line, then reads reply lines until it has
-/// one per command or the stream ends.
-async fn client(peers: Peers<Reply>, client: usize, commands: Vec<Command>) -> Result<(), String> {
-    let mut stream = peers
-        .connect(PORT)
-        .await
-        .map_err(|e| format!("client {client}: connect: {e}"))?;
-    for command in &commands {
-        let line = match command {
-            Command::Set(k, v) => Command::Set(own_key(client, k), v.clone()).line(),
-            Command::Get(k) => Command::Get(own_key(client, k)).line(),
-        };
-        stream
-            .write_all(line.as_bytes())
-            .await
-            .map_err(|e| format!("client {client}: write: {e}"))?;
-    }
-    let mut reader = BufReader::new(stream);
-    for index in 0..commands.len() {
-        let mut line = String::new();
-        let n = reader
-            .read_line(&mut line)
-            .await
-            .map_err(|e| format!("client {client}: read: {e}"))?;
-        if n == 0 {
-            return Err(format!(
-                "client {client}: the server closed after {index} replies"
-            ));
+/// A client's stream: plain, or TLS after `STARTTLS`.
+trait Stream: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<S: AsyncRead + AsyncWrite + Unpin + Send> Stream for S {}
+
+/// One reply line (without `\n`), read a byte at a time so nothing behind it is consumed
+/// (after `STARTTLS` the next bytes are TLS); `None` at end of stream.
+async fn read_line(stream: &mut dyn Stream) -> std::io::Result<Option<String>> {
+    let mut line = Vec::new();
+    loop {
+        let mut byte = [0u8];
+        if stream.read(&mut byte).await? == 0 {
+            return Ok(None);
         }
-        let line = line.trim_end_matches('\n').to_owned();
+        if byte[0] == b'\n' {
+            return Ok(Some(String::from_utf8_lossy(&line).into_owned()));
+        }
+        line.push(byte[0]);
+    }
+}
+
+/// One client: `STARTTLS` first if it has one (waiting for `OK`, then the handshake), then
+/// every other command, one write per line, then a reply line per command until the stream
+/// ends.
+async fn client(peers: Peers<Reply>, client: usize, commands: Vec<Command>) -> Result<(), String> {
+    let fail = |what: &str, e: std::io::Error| format!("client {client}: {what}: {e}");
+    let plain = peers.connect(PORT).await.map_err(|e| fail("connect", e))?;
+    let mut stream: Box<dyn Stream> = Box::new(plain);
+    let mut rest = &commands[..];
+    let mut index = 0;
+    if commands.first() == Some(&Command::StartTls) {
+        rest = &commands[1..];
+        stream
+            .write_all(Command::StartTls.line().as_bytes())
+            .await
+            .map_err(|e| fail("write", e))?;
+        let Some(line) = read_line(&mut *stream).await.map_err(|e| fail("read", e))? else {
+            return Err(format!(
+                "client {client}: the server closed before replying to STARTTLS"
+            ));
+        };
+        let ok = line == "OK";
         peers.record(Reply {
             client,
             index,
             line,
         });
+        index += 1;
+        if ok {
+            let name = ServerName::try_from("server").map_err(|e| e.to_string())?;
+            let tls = certificates()
+                .connector()?
+                .connect(name, stream)
+                .await
+                .map_err(|e| fail("TLS handshake", e))?;
+            stream = Box::new(tls);
+        }
+    }
+    for command in rest {
+        let line = match command {
+            Command::Set(k, v) => Command::Set(own_key(client, k), v.clone()).line(),
+            Command::Get(k) => Command::Get(own_key(client, k)).line(),
+            Command::StartTls => command.line(),
+        };
+        stream
+            .write_all(line.as_bytes())
+            .await
+            .map_err(|e| fail("write", e))?;
+    }
+    // Sends the TLS records of what was written.
+    stream.flush().await.map_err(|e| fail("flush", e))?;
+    while index < commands.len() {
+        let Some(line) = read_line(&mut *stream).await.map_err(|e| fail("read", e))? else {
+            return Err(format!(
+                "client {client}: the server closed after {index} replies"
+            ));
+        };
+        peers.record(Reply {
+            client,
+            index,
+            line,
+        });
+        index += 1;
     }
     Ok(())
+}
+
+/// The simulation's certificates, written once per process to a directory of its own (the
+/// handler loads them from files).
+fn certificates() -> &'static SimCertificates {
+    static CERTS: OnceLock<SimCertificates> = OnceLock::new();
+    CERTS.get_or_init(|| {
+        let dir =
+            std::env::temp_dir().join(format!("kv-server-certificates-{}", std::process::id()));
+        SimCertificates::new("server")
+            .expect("certificates")
+            .write_to(&dir)
+            .expect("writing the certificates")
+    })
+}
+
+/// The handler's config: certificates for STARTTLS (no handshake on accept).
+fn config() -> Config {
+    let certs = certificates();
+    Config {
+        server_tls: Some(ServerTls {
+            enabled: true,
+            cert: certs.path("cert.pem"),
+            key: certs.path("key.pem"),
+            auto_handshake: false,
+        }),
+        ..Config::default()
+    }
 }
 
 /// Every client at once.
@@ -160,6 +250,15 @@ fn all_answered(run: &Run<'_, Workload, Reply>) -> bool {
     run.finished.is_some() && run.observations().count() == total
 }
 
+/// A client's `STARTTLS` was answered `OK` (its other commands went over TLS).
+fn a_client_spoke_tls(run: &Run<'_, Workload, Reply>) -> bool {
+    run.observations().any(|r| {
+        r.index == 0
+            && r.line == "OK"
+            && run.case.input[r.client].first() == Some(&Command::StartTls)
+    })
+}
+
 /// A line reached the server in two reads or more: a read ended inside a line.
 fn a_line_took_two_reads(run: &Run<'_, Workload, Reply>) -> bool {
     run.deliveries().iter().any(|chunk| !chunk.ends_with(b"\n"))
@@ -185,6 +284,7 @@ pub fn check(name: &str, replay: &str) -> Check<Workload, Reply> {
     Check::new(name, server, workloads(), clients)
         .always("replies match the model", replies_match_the_model)
         .sometimes("a line took two reads", a_line_took_two_reads)
+        .sometimes("a client spoke TLS", a_client_spoke_tls)
         .heal_at(Duration::from_secs(2))
         .eventually(
             "every command answered",
@@ -192,6 +292,7 @@ pub fn check(name: &str, replay: &str) -> Check<Workload, Reply> {
             all_answered,
         )
         .alphabet(FaultAlphabet::lossless())
+        .config(config())
         .seeds(0..200)
         .limit(Duration::from_secs(30))
         .regressions("tests/regressions")
