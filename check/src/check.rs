@@ -160,7 +160,7 @@ pub struct Counterexample<I> {
     pub case: Case<I>,
     /// What fails in it.
     pub violation: Violation,
-    /// Faults of the plan that failed first, and of the minimal plan ([`fault_count`]).
+    /// Faults of the plan that failed first ([`fault_count`]).
     pub faults_before: usize,
     /// Faults of the minimal plan.
     pub faults: usize,
