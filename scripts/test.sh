@@ -5,5 +5,6 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 cargo test --workspace "$@"
 cargo test -p theater-tcp-sim --features planted-bug --test planted_bug  # the simulation must catch a planted core bug
+cargo test -p kv-server --features planted-bug --test planted_bug  # the check API must catch the example's planted framing bug
 # Every scenario of the catalogue over 200 seeds, with the test profile's build (exit 1 on a failing seed).
 cargo run --profile test -q -p theater-tcp-scenarios --bin theater-tcp-sim -- --seeds 0..200 | grep -v ' pass hash '

@@ -189,6 +189,7 @@ pub fn event_name(event: NetEvent) -> &'static str {
         NetEvent::Release => "release",
         NetEvent::CrashServer => "crash",
         NetEvent::BounceServer => "bounce",
+        NetEvent::Heal => "heal",
     }
 }
 

@@ -20,7 +20,7 @@ use std::collections::BTreeMap;
 use std::io;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::task::{Context, Poll, ready};
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
@@ -184,6 +184,29 @@ impl FaultCounts {
     }
 }
 
+/// Whether the faults of a run still fire: on until [`turn_off`](Self::turn_off) (the plan's
+/// [`NetEvent::Heal`](crate::plan::NetEvent::Heal)); cheap to clone, every clone is the same
+/// switch. Checked before each draw, so a switch never turned off changes no draw of a seed.
+#[derive(Debug, Clone, Default)]
+pub struct FaultSwitch(Arc<AtomicBool>);
+
+impl FaultSwitch {
+    /// A switch that is on.
+    pub fn new() -> FaultSwitch {
+        FaultSwitch::default()
+    }
+
+    /// Stops every fault from here on, for good.
+    pub fn turn_off(&self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+
+    /// Whether faults still fire.
+    pub fn is_on(&self) -> bool {
+        !self.0.load(Ordering::Relaxed)
+    }
+}
+
 /// Largest amount pulled from the inner stream per gather, so merging stays bounded.
 const GATHER_LIMIT: usize = 64 * 1024;
 
@@ -203,6 +226,7 @@ pub struct FaultStream<S> {
     /// The cut took effect (it is counted once).
     cut_applied: bool,
     counters: FaultCounters,
+    switch: FaultSwitch,
 }
 
 impl<S> std::fmt::Debug for FaultStream<S> {
@@ -242,7 +266,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin> FaultStream<S> {
             reset: false,
             cut_applied: false,
             counters,
+            switch: FaultSwitch::new(),
         }
+    }
+
+    /// Stops drawing faults once `switch` is turned off (a cut already applied stays).
+    pub fn with_switch(mut self, switch: FaultSwitch) -> Self {
+        self.switch = switch;
+        self
     }
 
     /// Where this stream counts the faults that fire.
@@ -261,7 +292,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> FaultStream<S> {
     }
 
     fn stall_for(&mut self) -> Option<Pin<Box<Sleep>>> {
-        if self.faults.max_stall_ms == 0 || !self.rng.chance(self.faults.stall) {
+        if self.faults.max_stall_ms == 0
+            || !self.switch.is_on()
+            || !self.rng.chance(self.faults.stall)
+        {
             return None;
         }
         let ms = self.rng.range(1, self.faults.max_stall_ms);
@@ -271,7 +305,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> FaultStream<S> {
 
     /// Pulls from the inner stream into `pending`: once, or (merging) while more is ready.
     fn poll_fill(&mut self, cx: &mut Context<'_>, want: usize) -> Poll<io::Result<()>> {
-        let merge = self.rng.chance(self.faults.merge_reads);
+        let merge = self.switch.is_on() && self.rng.chance(self.faults.merge_reads);
         let limit = if merge {
             GATHER_LIMIT
         } else {
@@ -346,7 +380,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncRead for FaultStream<S> {
             this.read_stall = None;
         }
         let mut allowed = usize::MAX;
-        if let Some(cut) = this.faults.cut {
+        let cut = this
+            .faults
+            .cut
+            .filter(|_| this.cut_applied || this.switch.is_on());
+        if let Some(cut) = cut {
             let left = cut.after_bytes.saturating_sub(this.delivered);
             if left == 0 {
                 if !this.cut_applied {
@@ -375,7 +413,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncRead for FaultStream<S> {
             return Poll::Ready(Ok(()));
         }
         let mut n = available.min(buf.remaining()).min(allowed);
-        if n > 1 && this.rng.chance(this.faults.split_read) {
+        if n > 1 && this.switch.is_on() && this.rng.chance(this.faults.split_read) {
             n = this.rng.range(1, n as u64 - 1) as usize;
             this.counters.add(FaultKind::SplitRead);
         }
@@ -407,7 +445,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncWrite for FaultStream<S> {
             this.write_stall = None;
         }
         let mut n = buf.len();
-        let short = n > 1 && this.rng.chance(this.faults.short_write);
+        let short = n > 1 && this.switch.is_on() && this.rng.chance(this.faults.short_write);
         if short {
             n = this.rng.range(1, n as u64 - 1) as usize;
         }

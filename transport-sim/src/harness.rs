@@ -257,10 +257,24 @@ impl Sim {
         let mut events = self.plan.events.clone();
         events.sort_by_key(|e| e.at_ms);
         let mut events = events.into_iter().peekable();
+        let mut crashed = false;
+        let mut healed = false;
         let failure = loop {
             let now = sim.elapsed();
             while let Some(event) = events.next_if(|e| Duration::from_millis(e.at_ms) <= now) {
-                apply(&mut sim, &partitions, event.event);
+                if healed {
+                    continue;
+                }
+                match event.event {
+                    NetEvent::CrashServer => crashed = true,
+                    NetEvent::BounceServer => crashed = false,
+                    NetEvent::Heal => healed = true,
+                    _ => {}
+                }
+                apply(&mut sim, &partitions, event.event, crashed);
+                if event.event == NetEvent::Heal {
+                    crashed = false;
+                }
             }
             match sim.step() {
                 Ok(true) => break None,
@@ -293,7 +307,8 @@ impl Sim {
     }
 }
 
-fn apply(sim: &mut turmoil::Sim<'_>, partitions: &Partitions, event: NetEvent) {
+/// Applies `event`; `crashed` says whether the server host is down (a heal restarts it).
+fn apply(sim: &mut turmoil::Sim<'_>, partitions: &Partitions, event: NetEvent, crashed: bool) {
     match event {
         NetEvent::Partition => {
             sim.partition(SERVER, CLIENT);
@@ -316,6 +331,15 @@ fn apply(sim: &mut turmoil::Sim<'_>, partitions: &Partitions, event: NetEvent) {
         NetEvent::Release => sim.release(SERVER, CLIENT),
         NetEvent::CrashServer => sim.crash(SERVER),
         NetEvent::BounceServer => sim.bounce(SERVER),
+        NetEvent::Heal => {
+            sim.repair(SERVER, CLIENT);
+            partitions.heal();
+            sim.release(SERVER, CLIENT);
+            partitions.switch().turn_off();
+            if crashed {
+                sim.bounce(SERVER);
+            }
+        }
     }
 }
 

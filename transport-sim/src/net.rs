@@ -18,7 +18,7 @@
 //! One [`FaultCounters`] per network counts every fault that fires on it: its streams' and its
 //! accept and connect faults ([`SimNetwork::fault_counters`]).
 
-use crate::fault::{FaultCounters, FaultKind, FaultStream};
+use crate::fault::{FaultCounters, FaultKind, FaultStream, FaultSwitch};
 use crate::plan::FaultPlan;
 use crate::rng::SimRng;
 use std::collections::BTreeSet;
@@ -35,9 +35,13 @@ use theater_tcp_tokio::{NetListener, NetStream, Network};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 /// Directions currently partitioned, as `(from host, to host)` names; shared by the harness
-/// (which applies partitions) and the networks (which make connects across them hang).
+/// (which applies partitions) and the networks (which make connects across them hang). It
+/// carries the run's [`FaultSwitch`] too, which the harness turns off at a heal.
 #[derive(Debug, Clone, Default)]
-pub struct Partitions(Arc<Mutex<BTreeSet<(String, String)>>>);
+pub struct Partitions {
+    cuts: Arc<Mutex<BTreeSet<(String, String)>>>,
+    switch: FaultSwitch,
+}
 
 impl Partitions {
     /// Marks `from -> to` as partitioned.
@@ -50,6 +54,11 @@ impl Partitions {
         self.lock().clear();
     }
 
+    /// Whether the networks' faults still fire (see [`FaultSwitch`]).
+    pub fn switch(&self) -> &FaultSwitch {
+        &self.switch
+    }
+
     /// Whether a message from `from` to `to` is lost now.
     pub fn blocks(&self, from: &str, to: &str) -> bool {
         self.lock().contains(&(from.to_owned(), to.to_owned()))
@@ -57,7 +66,7 @@ impl Partitions {
 
     fn lock(&self) -> std::sync::MutexGuard<'_, BTreeSet<(String, String)>> {
         // A panic while holding this lock cannot leave the set inconsistent.
-        self.0.lock().unwrap_or_else(|e| e.into_inner())
+        self.cuts.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 
@@ -136,7 +145,8 @@ impl SimNetwork {
                 faults,
                 rng.fork(1),
                 self.state.counters.clone(),
-            ),
+            )
+            .with_switch(self.state.partitions.switch().clone()),
         }
     }
 
@@ -353,7 +363,8 @@ impl SimListener {
             let (stream, peer) = self.inner.accept().await?;
             let mut rng = self.network.connection_rng();
             let plan = &self.network.state.plan.accepts;
-            let delay = if plan.max_delay_ms > 0 && rng.chance(plan.delay) {
+            let on = self.network.state.partitions.switch().is_on();
+            let delay = if plan.max_delay_ms > 0 && on && rng.chance(plan.delay) {
                 rng.range(1, plan.max_delay_ms)
             } else {
                 0
@@ -393,14 +404,15 @@ impl Network for SimNetwork {
         async move {
             let mut rng = network.connection_rng();
             let faults = network.state.plan.connects;
-            if rng.chance(faults.refuse) {
+            let on = network.state.partitions.switch().is_on();
+            if on && rng.chance(faults.refuse) {
                 network.state.counters.add(FaultKind::ConnectRefuse);
                 return Err(io::Error::new(
                     io::ErrorKind::ConnectionRefused,
                     format!("{addr}: connection refused (fault plan)"),
                 ));
             }
-            if rng.chance(faults.hang) {
+            if on && rng.chance(faults.hang) {
                 // SYNs lost for good: only the core's connect timeout ends this.
                 network.state.counters.add(FaultKind::ConnectHang);
                 return std::future::pending().await;

@@ -82,12 +82,17 @@ pub enum NetEvent {
     CrashServer,
     /// Restart the server host's software (a fresh driver).
     BounceServer,
+    /// The end of every fault: partitions repaired, held messages released, a crashed server
+    /// host restarted, and from then on no fault of the layer fires (no split, merge, short
+    /// write, stall, cut not yet applied, refused or hanging connect, accept delay) and no later
+    /// timed event applies. Latency stays. For "eventually after heal" properties.
+    Heal,
 }
 
 impl NetEvent {
     /// Whether the event loses or breaks data (as opposed to only delaying it).
     pub fn is_destructive(self) -> bool {
-        !matches!(self, NetEvent::Hold | NetEvent::Release)
+        !matches!(self, NetEvent::Hold | NetEvent::Release | NetEvent::Heal)
     }
 }
 

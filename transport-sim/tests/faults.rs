@@ -324,3 +324,71 @@ fn two_runs_of_a_seed_count_the_same_faults() {
     }
     assert!(counted > 0, "no seed counted a fault");
 }
+
+#[test]
+fn after_a_heal_no_fault_fires_and_a_partition_is_repaired() {
+    let mut plan = FaultPlan::none();
+    plan.streams = StreamFaults {
+        split_read: 0.9,
+        merge_reads: 0.9,
+        short_write: 0.9,
+        stall: 0.5,
+        max_stall_ms: 5,
+        cut: None,
+    };
+    // Faulted, the echo splits and stalls on both hosts.
+    let faulted = run(plan.clone(), Config::default(), boxed_echo);
+    assert!(faulted.server_faults.get(FaultKind::SplitRead) > 0);
+    assert!(faulted.peer_faults.get(FaultKind::Stall) > 0);
+    // Healed from the start, with a partition that never lifts on its own: nothing fires,
+    // and the heal repairs the partition, so the echo completes.
+    plan.events = vec![
+        TimedEvent {
+            at_ms: 0,
+            event: NetEvent::Partition,
+        },
+        TimedEvent {
+            at_ms: 0,
+            event: NetEvent::Heal,
+        },
+    ];
+    let healed = run(plan, Config::default(), boxed_echo);
+    only("server", &healed.server_faults, None);
+    only("client", &healed.peer_faults, None);
+}
+
+#[test]
+fn a_heal_restarts_a_crashed_driver_host_and_ignores_later_events() {
+    let mut plan = FaultPlan::none();
+    plan.events = vec![
+        TimedEvent {
+            at_ms: 0,
+            event: NetEvent::CrashServer,
+        },
+        TimedEvent {
+            at_ms: 5,
+            event: NetEvent::Heal,
+        },
+        TimedEvent {
+            at_ms: 6,
+            event: NetEvent::CrashServer,
+        },
+    ];
+    // The driver that the echo uses is the one the heal started (the scenario waits for a
+    // driver to be published); had the crash at 6 ms applied, the echo would break.
+    let outcome = Sim::new(3, plan)
+        .keep_trace(true)
+        .run(|ctx: SimContext| async move {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            echo(ctx).await
+        });
+    assert_eq!(outcome.result, Ok(()));
+    assert_eq!(
+        outcome
+            .records
+            .iter()
+            .filter(|r| matches!(r.event, theater_tcp_sim::TraceEvent::DriverStarted { .. }))
+            .count(),
+        1
+    );
+}
