@@ -68,12 +68,22 @@
 //! .run();
 //! ```
 //!
+//! # Wasm actors
+//!
+//! [`Wasm`] (feature `wasm`, on by default) checks a wasm component, the same `.wasm` a
+//! deployment runs: the adapter's host starts it on the simulation's driver, without a clock
+//! (fuel bounds each callback), so a seed replays to the same trace hash.
+//!
+//! ```ignore
+//! let actor = Wasm::new(vec![("echo".into(), std::fs::read("echo.wasm")?)], Some("0.0.0.0:7000"))?;
+//! Check::new("wasm_echo", actor, strategy, workload).always(/* ... */).run();
+//! ```
+//!
 //! # Adding another kind of actor
 //!
 //! [`ActorUnderTest`] has two methods: the actor's name and `start(&DriverHandle) -> Running`.
-//! A wasm component run by the adapter's host on the simulation's driver implements it in the
-//! crate that owns that host (this crate depends on no wasm engine), and plugs into
-//! [`Check::new`] as a scripted actor does.
+//! Anything that can run as actors on a [`theater_tcp_tokio::DriverHandle`] plugs into
+//! [`Check::new`] by implementing it, as [`Scripted`] and [`Wasm`] do.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -82,6 +92,8 @@ pub mod actor;
 pub mod alphabet;
 pub mod check;
 pub mod peers;
+#[cfg(feature = "wasm")]
+pub mod wasm;
 
 pub use actor::{ActorUnderTest, Running, Scripted};
 pub use alphabet::{Fault, FaultAlphabet, fault_count, fault_names};
@@ -91,3 +103,5 @@ pub use check::{
 pub use peers::Peers;
 pub use proptest::strategy::Strategy;
 pub use theater_tcp_sim::FaultPlan;
+#[cfg(feature = "wasm")]
+pub use wasm::Wasm;
