@@ -407,7 +407,12 @@ pub fn render(plan: &Plan, results: &Results, context: &Context) -> String {
         out,
         "Targets (issue 15): every throughput ≥ {RAW_THROUGHPUT_TARGET} × raw tokio and above Erlang; idle memory ≤ {RAW_MEMORY_TARGET} × raw tokio and below Erlang."
     );
-    if short.is_empty() {
+    if !context.release || plan.rounds < 3 || *plan == Plan::quick() {
+        let _ = writeln!(
+            out,
+            "No verdict: a verdict needs a release build, the full sizes and at least 3 rounds (the rows above only show that every server and workload ran)."
+        );
+    } else if short.is_empty() {
         let _ = writeln!(out, "All targets met in this run.");
     } else {
         let _ = writeln!(out, "Short of the targets in this run:");

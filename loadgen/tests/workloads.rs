@@ -91,6 +91,13 @@ fn summary_and_report() {
         "{report}"
     );
     assert!(report.contains("cores"), "{report}");
+    assert!(
+        report.contains("Short of the targets in this run:\n- idle memory"),
+        "{report}"
+    );
+    let quick = compare::render(&Plan::quick(), &results, &context);
+    assert!(quick.contains("No verdict"), "{quick}");
+    assert!(!quick.contains("Short of the targets"), "{quick}");
 }
 
 async fn raw_server(tls: Option<&Certificate>) -> Target {
