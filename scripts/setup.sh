@@ -26,6 +26,8 @@ command -v python3 >/dev/null 2>&1 || need+=(python3)
 command -v nc >/dev/null 2>&1 || need+=(netcat-openbsd)
 # Erlang/OTP, for the gen_tcp echo server the echo benchmark compares against.
 command -v erl >/dev/null 2>&1 || need+=(erlang-base)
+# perf, with which BENCHMARKS.md's profiles were taken (not needed by the tests).
+command -v perf >/dev/null 2>&1 || need+=(linux-perf)
 # /usr/bin/kill, with which the binary's tests send SIGINT and SIGTERM.
 [ -x /usr/bin/kill ] || need+=(procps)
 
