@@ -6,6 +6,8 @@ set -euo pipefail
 need=()
 command -v openssl >/dev/null 2>&1 || need+=(openssl)
 command -v cc >/dev/null 2>&1 || need+=(build-essential)
+# libfuzzer-sys (fuzz/) compiles libFuzzer, which is C++.
+command -v c++ >/dev/null 2>&1 || need+=(g++)
 # The wasm test actors (tests/actors/) are C, compiled to wasm32 at test time: no wasm32 Rust
 # target is needed. clang compiles, lld's wasm-ld links, wasi-libc gives malloc and string.h,
 # libclang-rt-14-dev-wasm32 the compiler-rt builtins the link may need.

@@ -3,6 +3,10 @@
 //! open connection) so tests read as scenarios.
 //!
 //! Enabled by the `testkit` feature; the core's own tests and the simulation crates use it.
+//! [`hostile`] drives the core with inputs nobody should send and checks that no rule breaks;
+//! the property test `core/tests/hostile.rs` and the fuzz target `fuzz/` share it.
+
+pub mod hostile;
 
 use crate::{
     ActorId, Call, CallId, Callback, CallbackId, Command, Config, ConnId, Error, Exports, Handler,

@@ -14,6 +14,9 @@
 //! - [`builtin_echo_component`] is the echo actor the `theater-tcp` binary serves by default.
 //! - [`bench`] compares the host's echo with a raw tokio echo server.
 //!
+//! Everything but the manifest (and [`ActorSpec`]) needs the default feature `host`; the fuzz
+//! target of the manifest parser (`fuzz/`) builds without it, and so without wasmtime.
+//!
 //! A synchronous `transfer` to an actor that, inside the callback it receives, synchronously
 //! transfers back to the first actor deadlocks (each waits for the other's callback);
 //! `transfer-async` avoids it.
@@ -21,14 +24,20 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+#[cfg(feature = "host")]
 mod actor;
+#[cfg(feature = "host")]
 pub mod bench;
+#[cfg(feature = "host")]
 mod echo;
+#[cfg(feature = "host")]
 mod host;
 mod manifest;
 mod spec;
 
+#[cfg(feature = "host")]
 pub use echo::{EchoBuildError, builtin_echo_component};
+#[cfg(feature = "host")]
 pub use host::{CompiledActors, Host, HostError};
 pub use manifest::{ActorEntry, Limits, Manifest, ManifestError};
 pub use spec::{ActorSpec, ActorStatus, LOG_CAPACITY};

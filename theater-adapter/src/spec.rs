@@ -1,7 +1,9 @@
 //! What the host's modules share, so that none imports another both ways: an actor to run,
 //! its status, and the ring of `runtime.log` lines.
 
+#[cfg(feature = "host")]
 use std::collections::VecDeque;
+#[cfg(feature = "host")]
 use std::sync::{Arc, Mutex, PoisonError};
 
 /// How many `runtime.log` lines [`Host::logs`](crate::Host::logs) keeps (the oldest are dropped first).
@@ -29,9 +31,11 @@ pub enum ActorStatus {
 }
 
 /// The bounded ring of `runtime.log` lines, shared by every actor of a host.
+#[cfg(feature = "host")]
 #[derive(Debug, Clone, Default)]
 pub(crate) struct LogBuffer(Arc<Mutex<VecDeque<(String, String)>>>);
 
+#[cfg(feature = "host")]
 impl LogBuffer {
     pub(crate) fn push(&self, actor: &str, msg: String) {
         let mut lines = self.0.lock().unwrap_or_else(PoisonError::into_inner);
