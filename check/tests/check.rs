@@ -1,10 +1,14 @@
 //! The check API on a small echo actor: a correct actor passes with its sometimes-property
 //! reached; an always-property on each observation, an eventually-property after the heal and
-//! a failing workload each fail the check, named, shrunk and (with a directory) saved.
+//! a failing workload each fail the check, named, shrunk and (with a directory) saved. The same
+//! checks on a wasm echo: `echo_active`, a C test actor of `tests/actors` (the component the
+//! end-to-end tests run on real sockets), in the adapter's host on the simulated driver.
 
 use proptest::prelude::*;
 use std::time::Duration;
-use theater_tcp_check::{Check, CheckFailure, Counterexample, FaultAlphabet, Peers, Scripted};
+use theater_tcp_check::{
+    ActorUnderTest, Check, CheckFailure, Counterexample, FaultAlphabet, Peers, Scripted, Wasm,
+};
 use theater_tcp_core::Exports;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -63,7 +67,7 @@ async fn echo_client(peers: Peers<Vec<u8>>, input: Vec<u8>) -> Result<(), String
     }
 }
 
-fn echo_check(name: &str, actor: Scripted) -> Check<Vec<u8>, Vec<u8>> {
+fn echo_check(name: &str, actor: impl ActorUnderTest + 'static) -> Check<Vec<u8>, Vec<u8>> {
     Check::new(
         name,
         actor,
@@ -200,4 +204,60 @@ fn a_failing_workload_fails_the_run_and_the_case_is_saved_and_replayed() {
     assert_eq!(replayed.trace_hash, found.trace_hash);
     assert_eq!(replayed.violation, Some(found.violation));
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+// ---------------------------------------------------------------------------- a wasm actor
+
+fn wasm_echo() -> Wasm {
+    let component = theater_tcp_tests::actor("echo_active");
+    match Wasm::new(
+        vec![("echo".into(), component)],
+        Some(&format!("0.0.0.0:{PORT}")),
+    ) {
+        Ok(actor) => actor,
+        Err(e) => panic!("echo_active does not compile: {e}"),
+    }
+}
+
+#[test]
+fn a_wasm_echo_actor_passes_under_lossless_faults() {
+    let report = echo_check("wasm_echo_passes", wasm_echo())
+        .alphabet(FaultAlphabet::lossless())
+        .seeds(0..40)
+        .sometimes("the actor got the bytes in more than one on-data", |run| {
+            run.deliveries().len() > 1
+        })
+        .run();
+    assert_eq!(report.seeds, 40);
+    assert!(report.sometimes[0].1 > 0, "{report:?}");
+}
+
+#[test]
+fn a_property_the_wasm_actor_breaks_is_found_saved_and_replays_to_the_same_trace_hash() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let check = echo_check("wasm_echo_small_chunks", wasm_echo())
+        .alphabet(FaultAlphabet::lossless())
+        .always_on_each("chunks of at most 100 bytes", |chunk, _| {
+            if chunk.len() > 100 {
+                return Err(format!("{} bytes", chunk.len()));
+            }
+            Ok(())
+        })
+        .regressions(dir.path());
+    let found = match check.try_run() {
+        Err(CheckFailure::Counterexample(c)) => *c,
+        other => panic!("expected a counterexample, got {other:?}"),
+    };
+    assert!(
+        found.deterministic,
+        "the minimal case ran twice with one trace hash"
+    );
+    let file = found.file.clone().expect("the minimal case is saved");
+    let replayed = match check.replay(&file) {
+        Ok(r) => r,
+        Err(e) => panic!("the saved case does not replay: {e:?}"),
+    };
+    assert!(replayed.violation.is_some(), "{replayed:?}");
+    assert_eq!(replayed.trace_hash, replayed.saved_hash);
+    assert_eq!(replayed.trace_hash, found.trace_hash);
 }

@@ -97,6 +97,20 @@ pub fn on_data(rig: &mut Rig, actor: &str) -> Vec<(CallbackId, Vec<u8>)> {
         .collect()
 }
 
+/// `transfer` and `transfer-async` of `conn` to `target`, for rules that hold for both.
+pub fn both_transfers(conn: ConnId, target: &str) -> [Call; 2] {
+    [
+        Call::Transfer {
+            connection: conn.to_string(),
+            target: target.into(),
+        },
+        Call::TransferAsync {
+            connection: conn.to_string(),
+            target: target.into(),
+        },
+    ]
+}
+
 /// `actor` calls `receive(conn, max)`; returns the call to look up later.
 #[track_caller]
 pub fn receive(rig: &mut Rig, actor: &str, conn: ConnId, max: u32) -> CallId {

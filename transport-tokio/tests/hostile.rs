@@ -269,6 +269,30 @@ async fn plaintext_or_a_corrupt_record_on_a_tls_port_ends_only_that_connection()
 /// slow: the host reads only while a chunk may be delivered and its buffer is under the
 /// watermark, so what it holds for the connection never passes the watermark, and every byte
 /// arrives in order.
+/// A peer that connects to `addr`, writes `total` bytes of pattern `seed` in writes of `chunk`
+/// bytes, shuts its write side, and keeps the socket until the host has read everything and
+/// closed it.
+async fn stream_pattern(
+    addr: SocketAddr,
+    seed: u64,
+    total: u64,
+    chunk: usize,
+) -> std::io::Result<()> {
+    let mut peer = TcpStream::connect(addr).await?;
+    let mut pattern = theater_tcp_test_support::Pattern::new(seed);
+    let mut buf = vec![0u8; chunk];
+    let mut sent = 0;
+    while sent < total {
+        pattern.fill(&mut buf);
+        peer.write_all(&buf).await?;
+        sent += buf.len() as u64;
+    }
+    peer.shutdown().await?;
+    let mut rest = Vec::new();
+    peer.read_to_end(&mut rest).await?;
+    Ok(())
+}
+
 #[tokio::test]
 async fn an_endless_stream_into_a_slow_on_data_keeps_memory_bounded() {
     const TOTAL: u64 = 64 * 1024 * 1024;
@@ -277,22 +301,7 @@ async fn an_endless_stream_into_a_slow_on_data_keeps_memory_bounded() {
     let driver = start_on(config, TokioNetwork);
     let mut actor = driver.actor("slow", Exports::ALL);
     let (listener, addr) = listen(&actor).await;
-    let writer = tokio::spawn(async move {
-        let mut peer = TcpStream::connect(addr).await?;
-        let mut pattern = theater_tcp_test_support::Pattern::new(11);
-        let mut buf = vec![0u8; 256 * 1024];
-        let mut sent = 0;
-        while sent < TOTAL {
-            pattern.fill(&mut buf);
-            peer.write_all(&buf).await?;
-            sent += buf.len() as u64;
-        }
-        peer.shutdown().await?;
-        // Keep the socket until the actor has read everything.
-        let mut rest = Vec::new();
-        peer.read_to_end(&mut rest).await?;
-        Ok::<_, std::io::Error>(())
-    });
+    let writer = tokio::spawn(stream_pattern(addr, 11, TOTAL, 256 * 1024));
     let conn = ok("accept", guard("accept", actor.accept(&listener)).await);
     ok("activate", actor.activate(&conn).await);
     ok("active", actor.set_active(&conn, "active").await);
@@ -366,21 +375,7 @@ async fn streams_into_one_slow_actor_stay_within_its_buffered_bytes_quota_and_ot
     let (listener, addr) = listen(&slow).await;
     let mut writers = Vec::new();
     for seed in 0..PEERS as u64 {
-        writers.push(tokio::spawn(async move {
-            let mut peer = TcpStream::connect(addr).await?;
-            let mut pattern = theater_tcp_test_support::Pattern::new(seed);
-            let mut buf = vec![0u8; 64 * 1024];
-            let mut sent = 0;
-            while sent < EACH {
-                pattern.fill(&mut buf);
-                peer.write_all(&buf).await?;
-                sent += buf.len() as u64;
-            }
-            peer.shutdown().await?;
-            let mut rest = Vec::new();
-            peer.read_to_end(&mut rest).await?;
-            Ok::<_, std::io::Error>(())
-        }));
+        writers.push(tokio::spawn(stream_pattern(addr, seed, EACH, 64 * 1024)));
     }
     // Another actor's stream, read while the slow actor sits at its quota.
     let fast = driver.actor("fast", Exports::default());

@@ -103,16 +103,7 @@ fn a_transfer_to_an_actor_at_its_quota_fails_and_the_connection_stays() {
     rig.start("b", PUSH);
     let theirs = rig.open("b");
     let conn = rig.open("a");
-    for call in [
-        Call::Transfer {
-            connection: conn.to_string(),
-            target: "b".into(),
-        },
-        Call::TransferAsync {
-            connection: conn.to_string(),
-            target: "b".into(),
-        },
-    ] {
+    for call in both_transfers(conn, "b") {
         assert_eq!(
             rig.call_now("a", call).map_err(|e| e.to_string()),
             Err("quota exceeded: max_connections_per_actor (1/1)".into())
@@ -318,16 +309,7 @@ fn a_transfer_that_would_take_the_target_past_its_buffered_bytes_quota_fails_and
     assert_eq!(rig.result(full), Some(Ok(Reply::Sent(32))));
     let waiting = send(&mut rig, "b", theirs, vec![2; 20]);
     assert_eq!(rig.result(waiting), None);
-    for call in [
-        Call::Transfer {
-            connection: conn.to_string(),
-            target: "b".into(),
-        },
-        Call::TransferAsync {
-            connection: conn.to_string(),
-            target: "b".into(),
-        },
-    ] {
+    for call in both_transfers(conn, "b") {
         assert_eq!(
             quota_error(rig.call_now("a", call)),
             "quota exceeded: max_buffered_bytes_per_actor (44/40)"

@@ -418,16 +418,7 @@ fn a_transfer_during_an_upgrade_is_refused_and_the_upgrade_goes_on() {
         connection: conn,
         role: TlsRole::Server,
     }));
-    for call in [
-        Call::Transfer {
-            connection: conn.to_string(),
-            target: "b".into(),
-        },
-        Call::TransferAsync {
-            connection: conn.to_string(),
-            target: "b".into(),
-        },
-    ] {
+    for call in both_transfers(conn, "b") {
         assert_eq!(
             rig.call_now("a", call),
             Err(Error::Upgrading(conn.to_string()))
