@@ -79,6 +79,34 @@ fn config_validation_errors_get_the_handler_prefix() {
 }
 
 #[test]
+fn per_actor_quotas_are_handler_keys_and_zero_is_refused_by_name() {
+    let manifest = Manifest::parse_toml(
+        r#"
+        [[handler]]
+        type = "tcp"
+        max_connections_per_actor = 100
+        max_listeners_per_actor = 4
+        max_buffered_bytes_per_actor = 16777216
+        "#,
+    )
+    .expect("the quotas are keys of the handler table");
+    assert_eq!(manifest.handler.max_connections_per_actor, Some(100));
+    assert_eq!(manifest.handler.max_listeners_per_actor, Some(4));
+    assert_eq!(
+        manifest.handler.max_buffered_bytes_per_actor,
+        Some(16 * 1024 * 1024)
+    );
+    for key in [
+        "max_connections_per_actor",
+        "max_listeners_per_actor",
+        "max_buffered_bytes_per_actor",
+    ] {
+        let e = error(&format!("[[handler]]\ntype = \"tcp\"\n{key} = 0\n"));
+        assert_eq!(e.key, format!("handler[0].{key}"), "{e}");
+    }
+}
+
+#[test]
 fn handler_types_are_checked() {
     let e = error("[[handler]]\ntype = \"http\"\n");
     assert_eq!(e.key, "handler[0].type");

@@ -35,13 +35,9 @@ async fn accept_one(probe: &mut Probe, listener: &str, port: u16) -> (String, Tc
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn listen_accept_activate_then_close_listener_stops_accepting() {
     let theater = theater().await;
-    let (_probe, control) = theater
-        .spawn_listening("probe", actor("probe"), state(""))
-        .await;
-    let mut probe = Probe::connect(control).await;
+    let (_probe, mut probe) = theater.probe("probe").await;
 
-    let port = free_port();
-    let listener = probe.ok(&format!("listen 127.0.0.1:{port}")).await;
+    let (listener, port) = probe.listen_free().await;
     assert!(listener.starts_with("listener-"), "{listener}");
 
     let (conn, mut client) = accept_one(&mut probe, &listener, port).await;
@@ -83,12 +79,8 @@ async fn listen_accept_activate_then_close_listener_stops_accepting() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_waiting_accept_gets_the_next_client_and_a_closed_listener_is_gone() {
     let theater = theater().await;
-    let (_a, control_a) = theater
-        .spawn_listening("probe-a", actor("probe"), state(""))
-        .await;
-    let mut probe = Probe::connect(control_a).await;
-    let port = free_port();
-    let listener = probe.ok(&format!("listen 127.0.0.1:{port}")).await;
+    let (_a, mut probe) = theater.probe("probe-a").await;
+    let (listener, port) = probe.listen_free().await;
     let (conn, _client) = accept_one(&mut probe, &listener, port).await;
     assert!(conn.starts_with("conn-"), "{conn}");
     probe.ok(&format!("close-listener {listener}")).await;
@@ -103,17 +95,10 @@ async fn bad_input_gets_the_documented_error_and_changes_nothing() {
     const A: bool = true;
     const B: bool = false;
     let theater = theater().await;
-    let (a, control_a) = theater
-        .spawn_listening("probe-a", actor("probe"), state(""))
-        .await;
-    let (_b, control_b) = theater
-        .spawn_listening("probe-b", actor("probe"), state(""))
-        .await;
-    let mut probe_a = Probe::connect(control_a).await;
-    let mut probe_b = Probe::connect(control_b).await;
+    let (a, mut probe_a) = theater.probe("probe-a").await;
+    let (_b, mut probe_b) = theater.probe("probe-b").await;
 
-    let port = free_port();
-    let listener = probe_a.ok(&format!("listen 127.0.0.1:{port}")).await;
+    let (listener, port) = probe_a.listen_free().await;
     let (conn, mut client) = accept_one(&mut probe_a, &listener, port).await;
     probe_a.ok(&format!("activate {conn}")).await;
 
@@ -198,12 +183,8 @@ async fn bad_input_gets_the_documented_error_and_changes_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_chain_records_each_call_as_the_original_does() {
     let theater = theater().await;
-    let (mut spawned, control) = theater
-        .spawn_listening("probe", actor("probe"), state(""))
-        .await;
-    let mut probe = Probe::connect(control).await;
-    let port = free_port();
-    let listener = probe.ok(&format!("listen 127.0.0.1:{port}")).await;
+    let (mut spawned, mut probe) = theater.probe("probe").await;
+    let (listener, port) = probe.listen_free().await;
     let (conn, _client) = accept_one(&mut probe, &listener, port).await;
     probe.ok(&format!("activate {conn}")).await;
     probe.ok(&format!("send {conn} x")).await;
@@ -256,10 +237,7 @@ async fn the_chain_records_each_call_as_the_original_does() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn connect_out_sends_and_receives() {
     let theater = theater().await;
-    let (_probe, control) = theater
-        .spawn_listening("probe", actor("probe"), state(""))
-        .await;
-    let mut probe = Probe::connect(control).await;
+    let (_probe, mut probe) = theater.probe("probe").await;
     let server = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
@@ -291,12 +269,8 @@ async fn an_active_connection_with_unread_bytes_moves_whole_to_another_actor() {
     let worker = theater
         .spawn("worker", actor("echo"), state("active"), None)
         .await;
-    let (_probe, control) = theater
-        .spawn_listening("probe", actor("probe"), state(""))
-        .await;
-    let mut probe = Probe::connect(control).await;
-    let port = free_port();
-    let listener = probe.ok(&format!("listen 127.0.0.1:{port}")).await;
+    let (_probe, mut probe) = theater.probe("probe").await;
+    let (listener, port) = probe.listen_free().await;
     let (conn, mut client) = accept_one(&mut probe, &listener, port).await;
     probe.ok(&format!("activate {conn}")).await;
     // Bytes the probe never reads are buffered by the handler when the transfer happens.

@@ -23,18 +23,30 @@ fn original() -> theater_handler_tcp::TcpHandler {
     theater_handler_tcp::TcpHandler::new(TcpHandlerConfig::default())
 }
 
-/// What one probe session shows: the answers, and the tcp events of the chain.
-async fn probe_session<H: Handler>(handler: H, commands: &[&str]) -> (Vec<String>, Vec<String>) {
+/// Starts `handler` in a Theater of its own and spawns the guest `guest` (also its name), which
+/// listens from `init` as `role@127.0.0.1:PORT`; returns the Theater (keep it alive), the
+/// spawned actor and the port.
+async fn self_listening<H: Handler>(
+    handler: H,
+    guest: &str,
+    role: &str,
+) -> (Theater, Spawned, u16) {
     let theater = Theater::start(handler).await;
     let port = free_port();
-    let mut spawned = theater
+    let spawned = theater
         .spawn(
-            "probe",
-            actor("probe"),
-            state(&format!("@127.0.0.1:{port}")),
+            guest,
+            actor(guest),
+            state(&format!("{role}@127.0.0.1:{port}")),
             None,
         )
         .await;
+    (theater, spawned, port)
+}
+
+/// What one probe session shows: the answers, and the tcp events of the chain.
+async fn probe_session<H: Handler>(handler: H, commands: &[&str]) -> (Vec<String>, Vec<String>) {
+    let (_theater, mut spawned, port) = self_listening(handler, "probe", "").await;
     let mut probe = Probe::connect(([127, 0, 0, 1], port).into()).await;
     let mut answers = Vec::new();
     for command in commands {
@@ -81,16 +93,7 @@ async fn where_the_original_is_correct_a_probe_sees_the_same_answers_and_chain()
 
 /// A passive echo of `data` under `handler`.
 async fn passive_echo<H: Handler>(handler: H, data: &[u8]) -> Vec<u8> {
-    let theater = Theater::start(handler).await;
-    let port = free_port();
-    theater
-        .spawn(
-            "echo",
-            actor("echo"),
-            state(&format!("passive@127.0.0.1:{port}")),
-            None,
-        )
-        .await;
+    let (_theater, _, port) = self_listening(handler, "echo", "passive").await;
     echo_through(([127, 0, 0, 1], port).into(), data).await
 }
 
@@ -106,16 +109,7 @@ async fn a_passive_echo_returns_the_same_bytes_under_both() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn where_the_original_is_broken_ours_follows_semantics() {
     // The original never registers a listener: close-listener (and accept) fail.
-    let theater = Theater::start(original()).await;
-    let control = free_port();
-    theater
-        .spawn(
-            "probe",
-            actor("probe"),
-            state(&format!("@127.0.0.1:{control}")),
-            None,
-        )
-        .await;
+    let (_theater, _, control) = self_listening(original(), "probe", "").await;
     let mut probe = Probe::connect(([127, 0, 0, 1], control).into()).await;
     let listener_port = free_port();
     let listener_id = probe.ok(&format!("listen 127.0.0.1:{listener_port}")).await;
@@ -125,32 +119,14 @@ async fn where_the_original_is_broken_ours_follows_semantics() {
     );
 
     // Ours: the same calls succeed.
-    let theater = Theater::start(ours()).await;
-    let control = free_port();
-    theater
-        .spawn(
-            "probe",
-            actor("probe"),
-            state(&format!("@127.0.0.1:{control}")),
-            None,
-        )
-        .await;
+    let (_theater, _, control) = self_listening(ours(), "probe", "").await;
     let mut probe = Probe::connect(([127, 0, 0, 1], control).into()).await;
     let listener_id = probe.ok(&format!("listen 127.0.0.1:{}", free_port())).await;
     probe.ok(&format!("close-listener {listener_id}")).await;
 
     // `once` re-armed from inside on-data: ours echoes every chunk; the original's read loop
     // ends after the first chunk, so later bytes never come back.
-    let theater = Theater::start(original()).await;
-    let port = free_port();
-    theater
-        .spawn(
-            "echo",
-            actor("echo"),
-            state(&format!("once@127.0.0.1:{port}")),
-            None,
-        )
-        .await;
+    let (_theater, _, port) = self_listening(original(), "echo", "once").await;
     let mut client = TcpStream::connect(("127.0.0.1", port))
         .await
         .expect("connect");
@@ -165,16 +141,7 @@ async fn where_the_original_is_broken_ours_follows_semantics() {
     let second = tokio::time::timeout(Duration::from_secs(2), client.read_exact(&mut buf)).await;
     let original_rearmed = matches!(second, Ok(Ok(_)));
 
-    let theater = Theater::start(ours()).await;
-    let port = free_port();
-    theater
-        .spawn(
-            "echo",
-            actor("echo"),
-            state(&format!("once@127.0.0.1:{port}")),
-            None,
-        )
-        .await;
+    let (_theater, _, port) = self_listening(ours(), "echo", "once").await;
     let mut client = TcpStream::connect(("127.0.0.1", port))
         .await
         .expect("connect");

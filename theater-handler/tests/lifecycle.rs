@@ -71,12 +71,8 @@ async fn stopping_one_actor_leaves_another_actors_stream_untouched() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stopping_an_actor_blocked_in_accept_ends_the_call_and_its_listener() {
     let theater = Theater::start(TcpHandler::new(TcpHandlerConfig::default())).await;
-    let (probe_actor, control) = theater
-        .spawn_listening("probe", actor("probe"), state(""))
-        .await;
-    let mut probe = Probe::connect(control).await;
-    let port = free_port();
-    let listener = probe.ok(&format!("listen 127.0.0.1:{port}")).await;
+    let (probe_actor, mut probe) = theater.probe("probe").await;
+    let (listener, port) = probe.listen_free().await;
     probe.send(&format!("accept {listener}")).await;
     tokio::time::sleep(Duration::from_millis(100)).await;
 

@@ -178,10 +178,7 @@ async fn upgrade_to_tls_client_after_a_plain_connect() {
         ..CoreConfig::default()
     };
     let theater = Theater::start(TcpHandler::with_config(config)).await;
-    let (_probe, control) = theater
-        .spawn_listening("probe", actor("probe"), state(""))
-        .await;
-    let mut probe = Probe::connect(control).await;
+    let (_probe, mut probe) = theater.probe("probe").await;
     let server = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");

@@ -146,6 +146,13 @@ impl Theater {
         (spawned, addr)
     }
 
+    /// Spawns the probe actor as `name`, listening for its control connection, and connects
+    /// to it.
+    pub async fn probe(&self, name: &str) -> (Spawned, Probe) {
+        let (spawned, control) = self.spawn_listening(name, actor("probe"), state("")).await;
+        (spawned, Probe::connect(control).await)
+    }
+
     pub async fn stop(&self, id: TheaterId) {
         let (response_tx, response) = oneshot::channel();
         self.tx
@@ -255,6 +262,13 @@ impl Probe {
     }
 
     /// Runs a command that must succeed; returns its value.
+    /// A new listener of the probe on a free port: its id and the port.
+    pub async fn listen_free(&mut self) -> (String, u16) {
+        let port = free_port();
+        let listener = self.ok(&format!("listen 127.0.0.1:{port}")).await;
+        (listener, port)
+    }
+
     pub async fn ok(&mut self, command: &str) -> String {
         let answer = self.run(command).await;
         match answer.strip_prefix("ok") {
