@@ -64,26 +64,7 @@ async fn implicit_tls_echo_ends_with_close_notify_and_both_providers_do_not_pani
     assert!(rustls::crypto::CryptoProvider::get_default().is_none());
 
     let cert = certificate();
-    let theater = Theater::start(TcpHandler::new(TcpHandlerConfig::default())).await;
-    let port = free_port();
-    theater
-        .spawn(
-            "echo",
-            actor("echo"),
-            state("passive"),
-            Some(&server_tls_table(port, &cert.cert, &cert.key)),
-        )
-        .await;
-    wait_listening(([127, 0, 0, 1], port).into()).await;
-
-    let tcp = TcpStream::connect(("127.0.0.1", port))
-        .await
-        .expect("connect");
-    let name = rustls_pki_types::ServerName::try_from("localhost").expect("name");
-    let mut tls = tokio::time::timeout(STEP, client(&cert).connect(name, tcp))
-        .await
-        .expect("handshake in time")
-        .expect("handshake");
+    let (_theater, _, mut tls) = tls_echo(&cert, "passive").await;
     let data = random_bytes(200 * 1024, 7);
     tls.write_all(&data).await.expect("write");
     // close_notify from the client: the passive echo's receive sees end of stream and closes.
@@ -210,29 +191,38 @@ async fn upgrade_to_tls_client_after_a_plain_connect() {
     assert!(rustls::crypto::CryptoProvider::get_default().is_none());
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn stopping_an_actor_closes_its_tls_connections_with_close_notify() {
-    let cert = certificate();
+/// A Theater with our handler and the echo guest in `mode` behind implicit TLS (`cert`), and a
+/// TLS client connected to it: `(theater, echo actor, client)`.
+async fn tls_echo(
+    cert: &Certificate,
+    mode: &str,
+) -> (Theater, Spawned, tokio_rustls::client::TlsStream<TcpStream>) {
     let theater = Theater::start(TcpHandler::new(TcpHandlerConfig::default())).await;
     let port = free_port();
     let echo = theater
         .spawn(
             "echo",
             actor("echo"),
-            state("active"),
+            state(mode),
             Some(&server_tls_table(port, &cert.cert, &cert.key)),
         )
         .await;
     wait_listening(([127, 0, 0, 1], port).into()).await;
-
     let tcp = TcpStream::connect(("127.0.0.1", port))
         .await
         .expect("connect");
     let name = rustls_pki_types::ServerName::try_from("localhost").expect("name");
-    let mut tls = tokio::time::timeout(STEP, client(&cert).connect(name, tcp))
+    let tls = tokio::time::timeout(STEP, client(cert).connect(name, tcp))
         .await
         .expect("handshake in time")
         .expect("handshake");
+    (theater, echo, tls)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stopping_an_actor_closes_its_tls_connections_with_close_notify() {
+    let cert = certificate();
+    let (theater, echo, mut tls) = tls_echo(&cert, "active").await;
     tls.write_all(b"ping").await.expect("write");
     let mut buf = [0u8; 4];
     tokio::time::timeout(STEP, tls.read_exact(&mut buf))
