@@ -10,6 +10,7 @@
 //! in plaintext, so the handshake starts exactly at the next byte of the raw socket.
 
 use crate::buffers;
+use crate::mailbox::Mailbox;
 use crate::network::{NetStream, Network};
 use crate::report::{Report, Reporter};
 use crate::tls::{self, TlsContext};
@@ -24,7 +25,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll};
 use theater_tcp_core::{Command, ConnId, IoEvent, SocketOption, StreamEnd, TlsRole};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::sync::mpsc::UnboundedReceiver;
 use tokio_rustls::TlsStream;
 use tokio_rustls::rustls::pki_types::ServerName;
 use tokio_util::io::poll_read_buf;
@@ -112,7 +112,7 @@ pub(crate) struct ConnTask<N: Network> {
     id: ConnId,
     link: Link<N::Stream>,
     tls: TlsContext,
-    commands: UnboundedReceiver<Command>,
+    commands: Mailbox,
     reports: Reporter<N>,
     /// Commands that arrived behind a `StartTls`, run once the handshake ends.
     deferred: VecDeque<Command>,
@@ -133,7 +133,7 @@ impl<N: Network> ConnTask<N> {
         id: ConnId,
         stream: N::Stream,
         tls: TlsContext,
-        commands: UnboundedReceiver<Command>,
+        commands: Mailbox,
         reports: Reporter<N>,
     ) -> Self {
         ConnTask {
@@ -158,8 +158,10 @@ impl<N: Network> ConnTask<N> {
     }
 
     fn report(&self, event: IoEvent) {
-        // The driver only goes away at shutdown, when nobody is left to tell.
-        self.reports.send(Report::Io(event));
+        // The driver only goes away at shutdown, when nobody is left to tell. The commands
+        // this causes for this connection wait in the mailbox without waking this task:
+        // `poll` loops until nothing moves, so it takes them before it sleeps.
+        self.reports.send_own(self.id, Report::Io(event));
     }
 
     fn behind_tls(&self) -> bool {

@@ -17,6 +17,7 @@ use crate::conn::ConnTask;
 use crate::handle::{
     CallbackEvent, ConnectionMemory, Core, DriverHandle, DriverStats, Request, Route,
 };
+use crate::mailbox::{self, Poster};
 use crate::network::{NetListener, NetStream, Network};
 use crate::report::{Report, Reporter, Sink};
 use crate::tls::{TlsConfigError, TlsContext};
@@ -125,6 +126,7 @@ impl Driver {
                 me: me.clone(),
                 weak_alive: alive.downgrade(),
                 conns: BTreeMap::new(),
+                reporting: None,
                 opening: BTreeMap::new(),
                 binding: BTreeMap::new(),
                 listeners: BTreeMap::new(),
@@ -191,6 +193,7 @@ impl<N: Network> Shared<N> {
         let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             let result = f(&mut state);
             state.drain();
+            state.reporting = None;
             result
         }));
         let Ok(result) = outcome else {
@@ -227,8 +230,11 @@ impl<N: Network> Shared<N> {
 }
 
 impl<N: Network> Sink<N> for Shared<N> {
-    fn report(&self, report: Report<N>) {
-        let _ = self.with(|state| state.on_report(report));
+    fn report(&self, from: Option<ConnId>, report: Report<N>) {
+        let _ = self.with(|state| {
+            state.reporting = from;
+            state.on_report(report)
+        });
     }
 }
 
@@ -288,7 +294,10 @@ struct State<N: Network> {
     /// For callback events: weak, so that the driver alone does not keep itself running.
     weak_alive: WeakUnboundedSender<Infallible>,
     // Ordered maps only: `stop` iterates them, and a simulation must replay the same order.
-    conns: BTreeMap<ConnId, UnboundedSender<Command>>,
+    conns: BTreeMap<ConnId, Poster>,
+    /// The connection whose own I/O task made the input being handled, if one did: its
+    /// commands are posted quietly (see `mailbox`).
+    reporting: Option<ConnId>,
     /// Connects in flight.
     opening: BTreeMap<ConnId, AbortHandle>,
     /// Binds in flight.
@@ -530,12 +539,18 @@ impl<N: Network> State<N> {
     }
 
     fn open_connection(&mut self, connection: ConnId, stream: N::Stream) {
-        let (tx, rx) = mpsc::unbounded_channel();
-        let task = ConnTask::<N>::new(connection, stream, self.tls.clone(), rx, self.reporter());
+        let (poster, mailbox) = mailbox::mailbox();
+        let task = ConnTask::<N>::new(
+            connection,
+            stream,
+            self.tls.clone(),
+            mailbox,
+            self.reporter(),
+        );
         tokio::spawn(task.run());
         // A stale task for the same id (a connect retried after a late result) ends here.
-        if let Some(old) = self.conns.insert(connection, tx) {
-            let _ = old.send(Command::Abort { connection });
+        if let Some(old) = self.conns.insert(connection, poster) {
+            old.post(Command::Abort { connection });
         }
         self.memory.insert(connection, ConnectionMemory::default());
     }
@@ -595,7 +610,11 @@ impl<N: Network> State<N> {
     fn send_to_conn(&mut self, connection: ConnId, command: Command) {
         // Commands for ids the transport does not hold are no-ops.
         if let Some(conn) = self.conns.get(&connection) {
-            let _ = conn.send(command);
+            if self.reporting == Some(connection) {
+                conn.post_quietly(command);
+            } else {
+                conn.post(command);
+            }
         }
     }
 
@@ -658,7 +677,8 @@ impl<N: Network> State<N> {
                 }
                 self.memory.remove(&connection);
                 if let Some(conn) = self.conns.remove(&connection) {
-                    let _ = conn.send(command);
+                    // Dropping the poster right after closes the queue: wake the task.
+                    conn.post(command);
                 }
             }
             Command::Read { connection, max } => {

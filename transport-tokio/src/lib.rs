@@ -19,6 +19,7 @@ pub mod buffers;
 mod conn;
 mod driver;
 mod handle;
+mod mailbox;
 mod network;
 mod report;
 mod tls;

@@ -28,8 +28,10 @@ pub(crate) enum Report<N: Network> {
 
 /// Where reports go: the driver's state.
 pub(crate) trait Sink<N: Network>: Send + Sync {
-    /// Feeds `report` to the core (ignored once the driver stopped).
-    fn report(&self, report: Report<N>);
+    /// Feeds `report` to the core (ignored once the driver stopped). `from` is the connection
+    /// whose own I/O task reports, if one does: commands for it are posted without waking it
+    /// (see `mailbox`), so only that task may name itself.
+    fn report(&self, from: Option<ConnId>, report: Report<N>);
 }
 
 /// Where an I/O task reports to, while the driver runs: weak, so that the tasks do not keep
@@ -50,7 +52,15 @@ impl<N: Network> Reporter<N> {
     /// Hands `report` to the core at once; dropped once the driver stopped.
     pub(crate) fn send(&self, report: Report<N>) {
         if let Some(sink) = self.0.upgrade() {
-            sink.report(report);
+            sink.report(None, report);
+        }
+    }
+
+    /// [`send`](Self::send) from the I/O task of `connection` itself, which takes the
+    /// commands for it that the report causes before it next sleeps.
+    pub(crate) fn send_own(&self, connection: ConnId, report: Report<N>) {
+        if let Some(sink) = self.0.upgrade() {
+            sink.report(Some(connection), report);
         }
     }
 }
