@@ -37,6 +37,10 @@ pub enum WorkloadName {
     PingPong,
     /// Connect, echo 1 KiB, close: --count connections from --connections clients.
     Churn,
+    /// --connections connections (default 10000) open at once, all echoing 64-byte round trips
+    /// at --rate round trips/s in all for about --seconds; with --pid also the server's memory
+    /// per connection and CPU time per round trip.
+    Scale,
 }
 
 /// Options of `load`.
@@ -51,12 +55,44 @@ pub struct LoadArgs {
     /// MiB of the bulk echo.
     #[arg(long, value_name = "N", default_value_t = 256)]
     pub size: usize,
-    /// Connections (ping-pong) or concurrent clients (churn).
-    #[arg(long, value_name = "N", default_value_t = 1)]
-    pub connections: usize,
+    /// Connections (ping-pong, scale) or concurrent clients (churn). Default: 1, or 10000 for
+    /// scale.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    pub connections: Option<u64>,
     /// Round trips per connection (ping-pong) or connections in all (churn).
     #[arg(long, value_name = "N", default_value_t = 20_000)]
     pub count: usize,
+    /// Scale: round trips per second offered by all connections together.
+    #[arg(long, value_name = "PER_SECOND", default_value_t = crate::workload::SCALE_RATE)]
+    pub rate: f64,
+    /// Scale: about how long the connections echo, in seconds.
+    #[arg(long, value_name = "SECONDS", default_value_t = crate::workload::SCALE_SECONDS)]
+    pub seconds: f64,
+    /// Scale: the server's process id, to measure its memory per connection (VmRSS) and CPU
+    /// time per round trip from /proc (the server must run on this machine).
+    #[arg(long, value_name = "PID")]
+    pub pid: Option<u32>,
+}
+
+impl LoadArgs {
+    /// The number of connections: --connections, else 10000 for scale and 1 for the others.
+    pub fn connections(&self) -> usize {
+        match (self.connections, self.workload) {
+            (Some(n), _) => n as usize,
+            (None, WorkloadName::Scale) => crate::workload::SCALE_CONNECTIONS,
+            (None, _) => 1,
+        }
+    }
+
+    /// The options of the scale workload.
+    pub fn scale_options(&self) -> crate::workload::ScaleOptions {
+        crate::workload::ScaleOptions {
+            connections: self.connections(),
+            rate: self.rate,
+            seconds: self.seconds,
+            ..crate::workload::ScaleOptions::default()
+        }
+    }
 }
 
 /// Options of `compare`.
@@ -74,6 +110,30 @@ pub struct CompareArgs {
     /// Connections of the idle-memory workload (default 5000, or 200 with --quick).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=1000000))]
     pub idle_connections: Option<u64>,
+    /// Connection counts of the scale workload, comma-separated (in any order); the cost per
+    /// connection at the largest is compared with that at the smallest (default
+    /// 2500,5000,10000, or 20,50 with --quick).
+    #[arg(long, value_name = "N,N,...", value_delimiter = ',',
+          value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    pub scale_connections: Option<Vec<u64>>,
+    /// Round trips per second that all connections of the scale workload offer together
+    /// (default 10000, or 2000 with --quick).
+    #[arg(long, value_name = "PER_SECOND")]
+    pub scale_rate: Option<f64>,
+    /// About how long the connections of the scale workload echo, in seconds (default 6, or
+    /// 0.5 with --quick).
+    #[arg(long, value_name = "SECONDS")]
+    pub scale_seconds: Option<f64>,
+    /// Rounds of the scale workload; each starts every server afresh for every connection
+    /// count (default 3, or 1 with --quick).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=100))]
+    pub scale_rounds: Option<u64>,
+    /// Leave the scale workload out.
+    #[arg(long, conflicts_with = "scale_only")]
+    pub no_scale: bool,
+    /// Run only the scale workload (no bulk, ping-pong, churn, idle memory or TLS rows).
+    #[arg(long)]
+    pub scale_only: bool,
     /// Leave the Erlang server out (it runs only when `erl` is installed anyway).
     #[arg(long)]
     pub no_erlang: bool,
@@ -102,6 +162,27 @@ impl CompareArgs {
         }
         if let Some(n) = self.idle_connections {
             plan.idle_connections = n as usize;
+        }
+        if let Some(sizes) = &self.scale_connections {
+            let mut sizes: Vec<usize> = sizes.iter().map(|&n| n as usize).collect();
+            sizes.sort_unstable();
+            sizes.dedup();
+            plan.scale_connections = sizes;
+        }
+        if let Some(rate) = self.scale_rate {
+            plan.scale_rate = rate;
+        }
+        if let Some(seconds) = self.scale_seconds {
+            plan.scale_seconds = seconds;
+        }
+        if let Some(rounds) = self.scale_rounds {
+            plan.scale_rounds = rounds as usize;
+        }
+        if self.no_scale {
+            plan.scale_rounds = 0;
+        }
+        if self.scale_only {
+            plan.rounds = 0;
         }
         plan
     }

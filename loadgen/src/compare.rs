@@ -3,7 +3,7 @@
 
 use crate::server::ServerProcess;
 use crate::tls::Certificate;
-use crate::workload::{self, Target};
+use crate::workload::{self, ScaleOptions, Target};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -39,6 +39,14 @@ pub struct Plan {
     pub settle: Duration,
     /// Time allowed to each workload, and to each server to start.
     pub timeout: Duration,
+    /// Connection counts of the scale workload, smallest first (a fresh server for each).
+    pub scale_connections: Vec<usize>,
+    /// Round trips per second all connections of the scale workload offer together.
+    pub scale_rate: f64,
+    /// About how long the connections of the scale workload echo, seconds.
+    pub scale_seconds: f64,
+    /// Rounds of the scale workload (0: left out).
+    pub scale_rounds: usize,
 }
 
 impl Plan {
@@ -58,6 +66,10 @@ impl Plan {
             idle_connections: 5_000,
             settle: Duration::from_secs(1),
             timeout: Duration::from_secs(120),
+            scale_connections: vec![2_500, 5_000, workload::SCALE_CONNECTIONS],
+            scale_rate: workload::SCALE_RATE,
+            scale_seconds: workload::SCALE_SECONDS,
+            scale_rounds: 3,
         }
     }
 
@@ -78,9 +90,92 @@ impl Plan {
             idle_connections: 200,
             settle: Duration::from_millis(100),
             timeout: Duration::from_secs(60),
+            scale_connections: vec![20, 50],
+            scale_rate: 2_000.0,
+            scale_seconds: 0.5,
+            scale_rounds: 1,
         }
     }
 }
+
+impl Plan {
+    /// The options of the scale workload with `connections` connections.
+    pub fn scale_options(&self, connections: usize) -> ScaleOptions {
+        ScaleOptions {
+            connections,
+            rate: self.scale_rate,
+            seconds: self.scale_seconds,
+            ..ScaleOptions::default()
+        }
+    }
+
+    /// `Err` when the scale part cannot run (bad sizes, or more connections than this
+    /// process may open), before any server starts.
+    pub fn check_scale(&self) -> Result<(), String> {
+        if self.scale_rounds == 0 {
+            return Ok(());
+        }
+        let Some(&largest) = self.scale_connections.iter().max() else {
+            return Err("scale: no connection count given".into());
+        };
+        for &n in &self.scale_connections {
+            self.scale_options(n).validate()?;
+        }
+        crate::limits::check_room(largest, None).map_err(|e| format!("scale: {e}"))
+    }
+}
+
+/// What the scale workload measures at each connection count.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum ScaleMeasure {
+    /// Growth of the server's RSS per connection, KiB.
+    Memory,
+    /// The server's CPU time per round trip, µs.
+    Cpu,
+    /// Round trips per second over the echo phase.
+    Rate,
+    /// Median latency, µs.
+    P50,
+    /// 99th percentile latency, µs.
+    P99,
+}
+
+impl ScaleMeasure {
+    /// Every measure, in table order.
+    pub const ALL: [ScaleMeasure; 5] = [
+        ScaleMeasure::Memory,
+        ScaleMeasure::Cpu,
+        ScaleMeasure::Rate,
+        ScaleMeasure::P50,
+        ScaleMeasure::P99,
+    ];
+
+    /// The row's label and unit (with ↑ when more is better, ↓ when less is).
+    pub fn label(self) -> (&'static str, &'static str) {
+        match self {
+            ScaleMeasure::Memory => ("server memory per connection", "KiB ↓"),
+            ScaleMeasure::Cpu => ("server CPU per round trip", "µs ↓"),
+            ScaleMeasure::Rate => ("round trips per second", "/s ↑"),
+            ScaleMeasure::P50 => ("latency p50", "µs ↓"),
+            ScaleMeasure::P99 => ("latency p99", "µs ↓"),
+        }
+    }
+
+    /// The measure out of one run.
+    pub fn of(self, run: &workload::Scale) -> Option<f64> {
+        match self {
+            ScaleMeasure::Memory => run.memory_kib_per_connection,
+            ScaleMeasure::Cpu => run.cpu_us_per_round_trip,
+            ScaleMeasure::Rate => Some(run.round_trips_per_second),
+            ScaleMeasure::P50 => Some(run.p50_us),
+            ScaleMeasure::P99 => Some(run.p99_us),
+        }
+    }
+}
+
+/// Largest ratio of a cost per connection (memory, CPU per round trip) at the largest
+/// connection count to that at the smallest that still counts as growing linearly.
+pub const LINEAR_LIMIT: f64 = 1.25;
 
 /// The servers compared.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -91,6 +186,17 @@ pub enum Server {
     Raw,
     /// The Erlang/OTP `gen_tcp` `{active, once}` echo server.
     Erlang,
+}
+
+impl Server {
+    /// The server's name in the tables.
+    pub fn label(self) -> &'static str {
+        match self {
+            Server::Ours => "ours",
+            Server::Raw => "raw tokio",
+            Server::Erlang => "Erlang",
+        }
+    }
 }
 
 /// What is measured, one row of the table each.
@@ -215,6 +321,7 @@ pub const RAW_MEMORY_TARGET: f64 = 1.0;
 #[derive(Debug, Default, Clone)]
 pub struct Results {
     values: BTreeMap<(Metric, Server), Vec<f64>>,
+    scale: BTreeMap<(usize, ScaleMeasure, Server), Vec<f64>>,
 }
 
 impl Results {
@@ -229,6 +336,54 @@ impl Results {
             .get(&(metric, server))
             .map(Vec::as_slice)
             .unwrap_or(&[])
+    }
+
+    /// Records one scale run of `server` (every measure it has).
+    pub fn push_scale(&mut self, server: Server, run: &workload::Scale) {
+        for measure in ScaleMeasure::ALL {
+            if let Some(value) = measure.of(run) {
+                self.scale
+                    .entry((run.connections, measure, server))
+                    .or_default()
+                    .push(value);
+            }
+        }
+    }
+
+    /// The values of one scale measure at `connections` for one server.
+    pub fn get_scale(&self, connections: usize, measure: ScaleMeasure, server: Server) -> &[f64] {
+        self.scale
+            .get(&(connections, measure, server))
+            .map(Vec::as_slice)
+            .unwrap_or(&[])
+    }
+
+    /// Per-round ratios ours / `other` of a scale measure at `connections`.
+    pub fn scale_ratios(
+        &self,
+        connections: usize,
+        measure: ScaleMeasure,
+        other: Server,
+    ) -> Vec<f64> {
+        self.get_scale(connections, measure, Server::Ours)
+            .iter()
+            .zip(self.get_scale(connections, measure, other))
+            .filter(|(_, b)| **b > 0.0)
+            .map(|(a, b)| a / b)
+            .collect()
+    }
+
+    /// The median of a scale measure at the largest count of `sizes` divided by its median at
+    /// the smallest, for `server`; `None` with fewer than two sizes or nothing to divide by.
+    pub fn growth(&self, sizes: &[usize], measure: ScaleMeasure, server: Server) -> Option<f64> {
+        let smallest = *sizes.iter().min()?;
+        let largest = *sizes.iter().max()?;
+        if smallest == largest {
+            return None;
+        }
+        let low = summary(self.get_scale(smallest, measure, server))?.0;
+        let high = summary(self.get_scale(largest, measure, server))?.0;
+        (low > 0.0).then_some(high / low)
     }
 
     /// Per-round ratios ours / `other` of a metric.
@@ -343,18 +498,22 @@ pub fn render(plan: &Plan, results: &Results, context: &Context) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "- command: `{}`", context.command);
     let _ = writeln!(out, "- machine: {}", context.machine);
-    let _ = writeln!(
-        out,
-        "- date: {}; build: {}; {} round{}, each server started afresh in its own process per round, servers interleaved",
-        context.date,
-        if context.release {
-            "release"
-        } else {
-            "not optimised (test profile), figures meaningless"
-        },
-        plan.rounds,
-        if plan.rounds == 1 { "" } else { "s" }
-    );
+    let build = if context.release {
+        "release"
+    } else {
+        "not optimised (test profile), figures meaningless"
+    };
+    if plan.rounds > 0 {
+        let _ = writeln!(
+            out,
+            "- date: {}; build: {build}; {} round{}, each server started afresh in its own process per round, servers interleaved",
+            context.date,
+            plan.rounds,
+            if plan.rounds == 1 { "" } else { "s" }
+        );
+    } else {
+        let _ = writeln!(out, "- date: {}; build: {build}", context.date);
+    }
     let _ = writeln!(
         out,
         "- servers: ours = `theater-tcp serve` (built-in echo actor, active mode); raw tokio = `theater-tcp-loadgen echo-server` (2 workers, 64 KiB reads; tokio-rustls for TLS rows); Erlang = `gen_tcp` `{{active, once}}`, 64 KiB buffer{}",
@@ -364,6 +523,16 @@ pub fn render(plan: &Plan, results: &Results, context: &Context) -> String {
             .map(|note| format!(" ({note})"))
             .unwrap_or_default()
     );
+    if plan.rounds > 0 {
+        render_main(&mut out, plan, results, context);
+    }
+    if plan.scale_rounds > 0 {
+        render_scale(&mut out, plan, results, context);
+    }
+    out
+}
+
+fn render_main(out: &mut String, plan: &Plan, results: &Results, context: &Context) {
     let _ = writeln!(
         out,
         "- cells: median over the rounds (minimum-maximum); ratios are medians of the per-round ratios"
@@ -420,7 +589,121 @@ pub fn render(plan: &Plan, results: &Results, context: &Context) -> String {
             let _ = writeln!(out, "- {row}");
         }
     }
-    out
+}
+
+/// The heading of the scale part of the report.
+pub const SCALE_HEADING: &str = "### Scale: many connections open at once, all echoing";
+
+fn render_scale(out: &mut String, plan: &Plan, results: &Results, context: &Context) {
+    let sizes = &plan.scale_connections;
+    let _ = writeln!(out);
+    let _ = writeln!(out, "{SCALE_HEADING}");
+    let _ = writeln!(out);
+    let _ = writeln!(
+        out,
+        "- what: for each connection count N, a fresh server process; N connections opened (at most {} connecting at once, each echoing one byte), then all kept open while each makes 64-byte round trips one after the other, the sends of all spread evenly to offer {} round trips/s in all for about {} s; every echo checked, a lost connection fails the run",
+        workload::CONNECT_CONCURRENCY,
+        number(plan.scale_rate),
+        plan.scale_seconds
+    );
+    let _ = writeln!(
+        out,
+        "- server memory per connection: growth of the server's VmRSS (/proc/PID/status) from after one warm-up connection to the end of the echoes, all N still open, divided by N; server CPU per round trip: its utime + stime (/proc/PID/stat, every thread) over the echo phase divided by the round trips; latency: from each write to its echo read back"
+    );
+    let _ = writeln!(
+        out,
+        "- {} round{}, each starting every server afresh for every N; cells: median over the rounds (minimum-maximum); ratios are medians of the per-round ratios",
+        plan.scale_rounds,
+        if plan.scale_rounds == 1 { "" } else { "s" }
+    );
+    let _ = writeln!(out);
+    let _ = writeln!(
+        out,
+        "| connections | measure | unit | ours | raw tokio | Erlang | ours / raw tokio | ours / Erlang |"
+    );
+    let _ = writeln!(out, "|---|---|---|---|---|---|---|---|");
+    for &n in sizes {
+        for (row, measure) in ScaleMeasure::ALL.into_iter().enumerate() {
+            let (label, unit) = measure.label();
+            let _ = writeln!(
+                out,
+                "| {} | {label} | {unit} | {} | {} | {} | {} | {} |",
+                if row == 0 {
+                    n.to_string()
+                } else {
+                    String::new()
+                },
+                cell(results.get_scale(n, measure, Server::Ours)),
+                cell(results.get_scale(n, measure, Server::Raw)),
+                cell(results.get_scale(n, measure, Server::Erlang)),
+                cell(&results.scale_ratios(n, measure, Server::Raw)),
+                cell(&results.scale_ratios(n, measure, Server::Erlang)),
+            );
+        }
+    }
+    let (Some(&smallest), Some(&largest)) = (sizes.iter().min(), sizes.iter().max()) else {
+        return;
+    };
+    let _ = writeln!(out);
+    if smallest == largest {
+        let _ = writeln!(
+            out,
+            "Linearity: needs at least two connection counts (--scale-connections)."
+        );
+        return;
+    }
+    let verdicts = context.release && *plan != Plan::quick();
+    let _ = writeln!(
+        out,
+        "Linearity: cost at {largest} connections / cost at {smallest} (medians); linear when each is at most {LINEAR_LIMIT}."
+    );
+    let _ = writeln!(out);
+    let _ = writeln!(
+        out,
+        "| server | memory per connection | CPU per round trip | verdict |"
+    );
+    let _ = writeln!(out, "|---|---|---|---|");
+    for server in [Server::Ours, Server::Raw, Server::Erlang] {
+        if results
+            .get_scale(largest, ScaleMeasure::Rate, server)
+            .is_empty()
+        {
+            continue;
+        }
+        let memory = results.growth(sizes, ScaleMeasure::Memory, server);
+        let cpu = results.growth(sizes, ScaleMeasure::Cpu, server);
+        let show = |g: Option<f64>| g.map_or_else(|| "-".to_owned(), |g| format!("{g:.2}"));
+        let verdict = if !verdicts {
+            "-".to_owned()
+        } else {
+            let over: Vec<String> = [("memory", memory), ("CPU", cpu)]
+                .into_iter()
+                .filter_map(|(what, g)| {
+                    g.filter(|g| *g > LINEAR_LIMIT)
+                        .map(|g| format!("{what} × {g:.2}"))
+                })
+                .collect();
+            match (memory, cpu) {
+                _ if !over.is_empty() => format!("**not linear**: {}", over.join(", ")),
+                (Some(_), Some(_)) => "linear".to_owned(),
+                _ => "-".to_owned(),
+            }
+        };
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {verdict} |",
+            server.label(),
+            show(memory),
+            show(cpu)
+        );
+    }
+    if !verdicts {
+        let _ = writeln!(out);
+        let _ = writeln!(
+            out,
+            "No verdict: a verdict needs a release build and the full sizes (the rows above only show that every server served every connection)."
+        );
+    }
 }
 
 /// The heading of the section of the report file that a run rewrites.
@@ -463,6 +746,7 @@ pub fn run(
         .enable_all()
         .build()
         .map_err(|e| format!("cannot start the tokio runtime: {e}"))?;
+    plan.check_scale()?;
     let dir = std::env::temp_dir().join(format!("theater-tcp-loadgen-{}", std::process::id()));
     std::fs::create_dir_all(&dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
     let result = run_in(plan, launch, progress, &runtime, &dir);
@@ -549,6 +833,38 @@ fn run_in(
             drop(process);
             for (metric, value) in measured {
                 results.push(metric, server, value);
+            }
+        }
+    }
+    for round in 0..plan.scale_rounds {
+        let mut order = servers.clone();
+        order.rotate_left(round % servers.len());
+        for &n in &plan.scale_connections {
+            for &server in &order {
+                progress(&format!(
+                    "scale round {}/{}: {server:?}, {n} connections",
+                    round + 1,
+                    plan.scale_rounds
+                ));
+                let command = match server {
+                    Server::Ours => ours(launch, &plain_manifest),
+                    Server::Raw => raw(launch, None),
+                    Server::Erlang => erlang(),
+                };
+                let mut process =
+                    ServerProcess::start(&format!("{server:?}"), command, plan.timeout)?;
+                let target = Target::plain(process.address());
+                let pid = process.pid();
+                let run = within(
+                    runtime,
+                    plan.timeout,
+                    "scale",
+                    workload::scale(&target, &plan.scale_options(n), Some(pid)),
+                )
+                .map_err(|e| format!("{server:?} server, {n} connections: {e}"))?;
+                process.check_alive()?;
+                drop(process);
+                results.push_scale(server, &run);
             }
         }
     }

@@ -4,11 +4,14 @@
 //! (`theater-tcp serve` with the built-in echo actor, a raw tokio echo server, the Erlang/OTP
 //! `gen_tcp` one, and for TLS raw tokio-rustls against `theater-tcp serve` with `server_tls`),
 //! drives every workload of [`workload`] against it from this process, several rounds, and
-//! writes the medians as a markdown table ([`compare::render`]).
+//! writes the medians as a markdown table ([`compare::render`]), then the scale workload
+//! ([`workload::scale`]: thousands of connections open at once, all echoing) at several sizes
+//! against a fresh process of each server.
 //! `theater-tcp-loadgen echo-server` is the raw tokio echo server, run as a process of its own.
 
 pub mod cli;
 pub mod compare;
+pub mod limits;
 pub mod server;
 pub mod tls;
 pub mod workload;

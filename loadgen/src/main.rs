@@ -10,6 +10,10 @@ use theater_tcp_loadgen::workload::{self, Target};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // Every connection is a file descriptor, in this process and in the echo server it runs;
+    // the servers `compare` starts inherit the raised limit. What is still short is reported
+    // by the workloads that need more (`limits::check_room`).
+    theater_tcp_loadgen::limits::raise_fd_limit();
     let result = match cli.command {
         Command::Compare(args) => run_compare(&args),
         Command::EchoServer(args) => echo_server(&args),
@@ -112,15 +116,36 @@ fn load(args: &LoadArgs) -> Result<(), String> {
                 println!("bulk: {rate:.0} MiB/s");
             }
             WorkloadName::PingPong => {
-                let result = workload::ping_pong(&target, args.connections, args.count).await?;
+                let result = workload::ping_pong(&target, args.connections(), args.count).await?;
                 println!(
                     "ping-pong: {:.0} round trips/s, p50 {:.1} µs, p99 {:.1} µs",
                     result.round_trips_per_second, result.p50_us, result.p99_us
                 );
             }
             WorkloadName::Churn => {
-                let rate = workload::churn(&target, args.connections, args.count).await?;
+                let rate = workload::churn(&target, args.connections(), args.count).await?;
                 println!("churn: {rate:.0} connections/s");
+            }
+            WorkloadName::Scale => {
+                let options = args.scale_options();
+                let result = workload::scale(&target, &options, args.pid).await?;
+                println!(
+                    "scale: {} connections open at once, {} round trips ({} each) in {:.1} s of connecting and then {:.0} round trips/s, p50 {:.1} µs, p99 {:.1} µs",
+                    result.connections,
+                    result.round_trips,
+                    options.round_trips_per_connection(),
+                    result.connect_seconds,
+                    result.round_trips_per_second,
+                    result.p50_us,
+                    result.p99_us
+                );
+                match (result.memory_kib_per_connection, result.cpu_us_per_round_trip) {
+                    (Some(memory), Some(cpu)) => println!(
+                        "server (process {}): {memory:.2} KiB per connection, {cpu:.2} µs of CPU per round trip",
+                        args.pid.unwrap_or_default()
+                    ),
+                    _ => println!("server memory and CPU: not measured (give --pid)"),
+                }
             }
         }
         Ok(())

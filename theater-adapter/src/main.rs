@@ -141,6 +141,7 @@ fn actor_arg(arg: &str) -> Result<ActorSpec, String> {
 }
 
 async fn serve(args: ServeArgs) -> Result<(), String> {
+    raise_fd_limit();
     let manifest = match &args.config {
         Some(path) => Manifest::load(path).map_err(|e| format!("--config: {e}"))?,
         None => Manifest::default(),
@@ -187,6 +188,35 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
     tracing::info!("stopping");
     host.shutdown().await;
     Ok(())
+}
+
+/// Raises the soft limit on open file descriptors (RLIMIT_NOFILE) to the hard one: every
+/// connection is a descriptor, and the soft limit is often 1024 where the hard one allows tens
+/// of thousands. A failure is logged, not fatal (the server still runs within the old limit).
+fn raise_fd_limit() {
+    #[cfg(unix)]
+    {
+        use rustix::process::{Resource, getrlimit, setrlimit};
+        let limit = getrlimit(Resource::Nofile);
+        if limit.current.is_some() && limit.current != limit.maximum {
+            let raised = rustix::process::Rlimit {
+                current: limit.maximum,
+                maximum: limit.maximum,
+            };
+            match setrlimit(Resource::Nofile, raised) {
+                Ok(()) => tracing::debug!(
+                    from = ?limit.current,
+                    to = ?limit.maximum,
+                    "raised the open file limit"
+                ),
+                Err(e) => tracing::warn!(
+                    soft = ?limit.current,
+                    hard = ?limit.maximum,
+                    "cannot raise the open file limit: {e}"
+                ),
+            }
+        }
+    }
 }
 
 /// Ctrl-C (SIGINT), or SIGTERM on Unix. The handlers are installed when this is created, so

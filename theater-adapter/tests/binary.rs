@@ -200,6 +200,52 @@ fn serve_runs_the_actors_of_a_manifest() {
     assert!(status.success(), "exit status {status:?}");
 }
 
+/// The soft and hard "Max open files" of a process, from `/proc/PID/limits`.
+#[cfg(target_os = "linux")]
+fn open_file_limits(pid: u32) -> (String, String) {
+    let limits = std::fs::read_to_string(format!("/proc/{pid}/limits")).expect("limits");
+    let line = limits
+        .lines()
+        .find_map(|line| line.strip_prefix("Max open files"))
+        .expect("a Max open files line");
+    let mut fields = line.split_whitespace().map(str::to_owned);
+    (fields.next().expect("soft"), fields.next().expect("hard"))
+}
+
+/// Every connection is a file descriptor: `serve` raises its soft limit to the hard one, so a
+/// server started from a shell with the usual soft limit of 1024 can hold more connections.
+#[cfg(target_os = "linux")]
+#[test]
+fn serve_raises_its_open_file_limit_to_the_hard_limit() {
+    let (_, hard) = open_file_limits(std::process::id());
+    if hard.parse::<u64>().is_ok_and(|hard| hard <= 256) {
+        return; // nothing to raise from 256
+    }
+    // The shell lowers the soft limit, then becomes `theater-tcp serve`.
+    let child = Command::new("sh")
+        .args([
+            "-c",
+            "ulimit -Sn 256 && exec \"$0\" serve --listen 127.0.0.1:0",
+            BIN,
+        ])
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn sh");
+    let mut running = Running(child);
+    let stdout = running.0.stdout.take().expect("stdout");
+    let line = BufReader::new(stdout)
+        .lines()
+        .next()
+        .expect("one line")
+        .expect("readable");
+    assert!(line.starts_with("listening on "), "{line:?}");
+    let (soft, server_hard) = open_file_limits(running.0.id());
+    assert_eq!(server_hard, hard);
+    assert_eq!(soft, hard, "the soft limit was not raised from 256");
+}
+
 #[test]
 fn bench_runs_both_servers_on_both_runtimes_and_reports_median_ratios() {
     let output = Command::new(BIN)
