@@ -29,26 +29,101 @@ impl Pattern {
 
     /// Fills `buf` with the next bytes of the stream.
     pub fn fill(&mut self, buf: &mut [u8]) {
-        let mut i = 0;
-        while i < buf.len() {
-            let word = splitmix64(self.seed ^ (self.position / 8)).to_le_bytes();
-            let start = (self.position % 8) as usize;
-            let n = (8 - start).min(buf.len() - i);
-            buf[i..i + n].copy_from_slice(&word[start..start + n]);
-            i += n;
-            self.position += n as u64;
+        // Up to the next word boundary, then whole words (one store each), then the rest: the
+        // simulation's peers and oracles run this over every byte they send and check.
+        let head = ((8 - self.position % 8) % 8).min(buf.len() as u64) as usize;
+        let (head, rest) = buf.split_at_mut(head);
+        self.fill_partial(head);
+        let mut words = rest.chunks_exact_mut(8);
+        for chunk in &mut words {
+            let word: &mut [u8; 8] = chunk.try_into().expect("chunks of eight");
+            *word = splitmix64(self.seed ^ (self.position / 8)).to_le_bytes();
+            self.position += 8;
         }
+        self.fill_partial(words.into_remainder());
+    }
+
+    /// Fills `buf`, which lies within one word of the stream.
+    fn fill_partial(&mut self, buf: &mut [u8]) {
+        if buf.is_empty() {
+            return;
+        }
+        let word = splitmix64(self.seed ^ (self.position / 8)).to_le_bytes();
+        let start = (self.position % 8) as usize;
+        buf.copy_from_slice(&word[start..start + buf.len()]);
+        self.position += buf.len() as u64;
     }
 
     /// Checks that `data` are the next bytes of the stream; the error names the first offset
-    /// that differs.
+    /// that differs. Either way the stream moves on by `data.len()` bytes.
     pub fn check(&mut self, data: &[u8]) -> Result<(), String> {
         let start = self.position;
-        let mut expected = vec![0; data.len()];
-        self.fill(&mut expected);
-        match data.iter().zip(&expected).position(|(a, b)| a != b) {
+        let mut expected = [0; 4096];
+        let mut first_difference = None;
+        for (n, piece) in data.chunks(expected.len()).enumerate() {
+            let expected = &mut expected[..piece.len()];
+            self.fill(expected);
+            if piece != expected {
+                let at = piece.iter().zip(expected.iter()).position(|(a, b)| a != b);
+                first_difference = at.map(|at| n * 4096 + at);
+                break;
+            }
+        }
+        self.position = start + data.len() as u64;
+        match first_difference {
             None => Ok(()),
             Some(at) => Err(format!("byte {} differs", start + at as u64)),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Byte `i` of stream `seed`, by the definition.
+    fn byte(seed: u64, i: u64) -> u8 {
+        splitmix64(seed ^ (i / 8)).to_le_bytes()[(i % 8) as usize]
+    }
+
+    #[test]
+    fn fill_in_pieces_of_any_size_gives_the_stream_byte_by_byte() {
+        let mut state = 7u64;
+        for seed in [0, 1, 0xdead_beef] {
+            let mut pattern = Pattern::new(seed);
+            let mut position = 0u64;
+            while position < 40_000 {
+                state = splitmix64(state);
+                let mut piece = vec![0; (state % 9_000) as usize];
+                pattern.fill(&mut piece);
+                for (k, b) in piece.iter().enumerate() {
+                    assert_eq!(
+                        *b,
+                        byte(seed, position + k as u64),
+                        "seed {seed} byte {}",
+                        position + k as u64
+                    );
+                }
+                position += piece.len() as u64;
+            }
+        }
+    }
+
+    #[test]
+    fn check_names_the_first_differing_byte_and_moves_on_by_the_whole_piece() {
+        let mut sent = vec![0; 10_000];
+        Pattern::new(3).fill(&mut sent);
+        let mut reader = Pattern::new(3);
+        assert_eq!(reader.check(&sent[..5]), Ok(()));
+        sent[9_000] ^= 1;
+        sent[9_500] ^= 1;
+        assert_eq!(
+            reader.check(&sent[5..9_600]),
+            Err("byte 9000 differs".into())
+        );
+        assert_eq!(reader.check(&sent[9_600..]), Ok(()));
+        let mut whole = Pattern::new(3);
+        assert_eq!(whole.check(&sent[..4]), Ok(()));
+        assert_eq!(whole.check(&sent[4..]), Err("byte 9000 differs".into()));
     }
 }
