@@ -200,4 +200,9 @@ pub struct EchoServerArgs {
     /// The PEM (PKCS#8) key of --cert.
     #[arg(long, value_name = "FILE", requires = "cert")]
     pub key: Option<PathBuf>,
+    /// Echo through one "actor" task, as the handler's built-in echo actor does: every
+    /// chunk read goes over a channel to that task and back over a channel to the
+    /// connection's task, which writes it. Plain TCP only; a bound for the cost of the hop.
+    #[arg(long, conflicts_with = "cert")]
+    pub hop: bool,
 }

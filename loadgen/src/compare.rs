@@ -927,6 +927,11 @@ fn within<T>(
     })
 }
 
+/// Waits (up to 10 s) until server `pid` uses no CPU: each workload starts on a quiet server.
+fn quiet(runtime: &tokio::runtime::Runtime, pid: u32) -> Result<(), String> {
+    runtime.block_on(workload::quiesce(pid, Duration::from_secs(10)))
+}
+
 /// The plain workloads against one server process; idle memory first, on the fresh process.
 pub fn measure_plain(
     plan: &Plan,
@@ -943,6 +948,7 @@ pub fn measure_plain(
         workload::idle_memory(target, pid, plan.idle_connections, plan.settle),
     )?;
     out.push((Metric::IdleMemory, idle));
+    quiet(runtime, pid)?;
     let bulk = within(
         runtime,
         t,
@@ -950,6 +956,7 @@ pub fn measure_plain(
         workload::bulk(target, plan.bulk_mib << 20),
     )?;
     out.push((Metric::Bulk, bulk));
+    quiet(runtime, pid)?;
     let one = within(
         runtime,
         t,
@@ -959,6 +966,7 @@ pub fn measure_plain(
     out.push((Metric::PingPong1, one.round_trips_per_second));
     out.push((Metric::PingPong1P50, one.p50_us));
     out.push((Metric::PingPong1P99, one.p99_us));
+    quiet(runtime, pid)?;
     let many = within(
         runtime,
         t,
@@ -972,6 +980,7 @@ pub fn measure_plain(
     out.push((Metric::PingPongMany, many.round_trips_per_second));
     out.push((Metric::PingPongManyP50, many.p50_us));
     out.push((Metric::PingPongManyP99, many.p99_us));
+    quiet(runtime, pid)?;
     let churn = within(
         runtime,
         t,

@@ -97,7 +97,11 @@ fn echo_server(args: &EchoServerArgs) -> Result<(), String> {
             .map_err(|e| format!("local address: {e}"))?;
         println!("listening on {address}");
         let _ = std::io::stdout().flush();
-        theater_tcp_loadgen::server::raw_echo(listener, tls).await;
+        if args.hop {
+            theater_tcp_loadgen::server::hop_echo(listener).await;
+        } else {
+            theater_tcp_loadgen::server::raw_echo(listener, tls).await;
+        }
         Ok(())
     })
 }

@@ -6,7 +6,8 @@ use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::mpsc;
 
 /// Read size of the raw echo server (and the host's default `max_chunk`).
 pub const READ_SIZE: usize = 64 * 1024;
@@ -42,6 +43,64 @@ async fn echo<S: AsyncRead + AsyncWrite + Unpin>(mut stream: S) {
                 if stream.write_all(&buffer[..n]).await.is_err() {
                     return;
                 }
+            }
+        }
+    }
+    let _ = stream.shutdown().await;
+}
+
+/// A chunk on its way to the actor, with the way back to its connection.
+type ToActor = (Vec<u8>, mpsc::UnboundedSender<Vec<u8>>);
+
+/// Serves echo on `listener` forever through one actor task: each connection's task reads a
+/// chunk (64 KiB reads) and sends it to the actor over a channel, the actor sends it back over
+/// the connection's channel, and the connection's task writes it, reading the next chunk
+/// meanwhile. The smallest echo with the hand-offs of an actor runtime (the handler's echo
+/// actor takes the same two per chunk), without a handler, a core or wasm: what those
+/// hand-offs cost is the gap between this server and [`raw_echo`].
+pub async fn hop_echo(listener: TcpListener) {
+    let (to_actor, mut inbox) = mpsc::unbounded_channel::<ToActor>();
+    tokio::spawn(async move {
+        while let Some((chunk, back)) = inbox.recv().await {
+            let _ = back.send(chunk);
+        }
+    });
+    loop {
+        let Ok((stream, _)) = listener.accept().await else {
+            continue;
+        };
+        let _ = stream.set_nodelay(true);
+        tokio::spawn(hop_connection(stream, to_actor.clone()));
+    }
+}
+
+async fn hop_connection(mut stream: TcpStream, to_actor: mpsc::UnboundedSender<ToActor>) {
+    let (back, mut echoes) = mpsc::unbounded_channel();
+    let mut open = true;
+    let mut in_flight = 0usize;
+    // Buffers come back with their echo and are read into again, as the handler's pool does.
+    let mut buffer = Vec::with_capacity(READ_SIZE);
+    let mut spare: Vec<Vec<u8>> = Vec::new();
+    while open || in_flight > 0 {
+        tokio::select! {
+            read = stream.read_buf(&mut buffer), if open => match read {
+                Ok(n) if n > 0 => {
+                    let next = spare.pop().unwrap_or_else(|| Vec::with_capacity(READ_SIZE));
+                    let chunk = std::mem::replace(&mut buffer, next);
+                    in_flight += 1;
+                    if to_actor.send((chunk, back.clone())).is_err() {
+                        return;
+                    }
+                }
+                _ => open = false,
+            },
+            Some(mut chunk) = echoes.recv() => {
+                in_flight -= 1;
+                if stream.write_all(&chunk).await.is_err() {
+                    return;
+                }
+                chunk.clear();
+                spare.push(chunk);
             }
         }
     }

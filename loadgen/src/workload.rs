@@ -250,6 +250,24 @@ async fn echo_one_byte(stream: &mut Box<dyn Io>) -> io::Result<()> {
     Ok(())
 }
 
+/// Waits until process `pid` is quiet: no CPU time used over a 100 ms interval (`utime +
+/// stime` counts in 10 ms ticks), or `limit` passed. Between workloads, so that one does not
+/// pay for the end of the last (a server still closing the thousands of connections the idle
+/// memory workload dropped), whichever server it is.
+pub async fn quiesce(pid: u32, limit: Duration) -> Result<(), String> {
+    let start = Instant::now();
+    let mut last = cpu_seconds(pid)?;
+    while start.elapsed() < limit {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let now = cpu_seconds(pid)?;
+        if now == last {
+            return Ok(());
+        }
+        last = now;
+    }
+    Ok(())
+}
+
 /// The CPU time process `pid` has used so far (user plus system, every thread), in seconds,
 /// from `utime` and `stime` of `/proc/PID/stat`.
 pub fn cpu_seconds(pid: u32) -> Result<f64, String> {

@@ -6,7 +6,7 @@ use std::time::Duration;
 use theater_tcp_loadgen::cli::{Cli, Command};
 use theater_tcp_loadgen::compare::{self, Context, Metric, Plan, Results, Server};
 use theater_tcp_loadgen::limits::{self, FdLimit};
-use theater_tcp_loadgen::server::raw_echo;
+use theater_tcp_loadgen::server::{hop_echo, raw_echo};
 use theater_tcp_loadgen::tls::Certificate;
 use theater_tcp_loadgen::workload::{self, ScaleOptions, Target};
 
@@ -127,6 +127,56 @@ async fn every_workload_against_raw_echo() {
         .await
         .unwrap();
     assert!(idle >= 0.0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_hop_echo_serves_every_plain_workload() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let target = Target::plain(listener.local_addr().unwrap());
+    tokio::spawn(hop_echo(listener));
+    assert!(workload::bulk(&target, 3 << 20).await.unwrap() > 0.0);
+    // Several chunks are in flight through the actor task at once: every byte comes back, in
+    // order (a counter pattern, so a reordered or repeated chunk shows).
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let sent: Vec<u8> = (0..(1u32 << 19)).flat_map(u32::to_le_bytes).collect();
+    let stream = tokio::net::TcpStream::connect(target.address)
+        .await
+        .unwrap();
+    let (mut reader, mut writer) = stream.into_split();
+    let to_send = sent.clone();
+    let writing = tokio::spawn(async move {
+        writer.write_all(&to_send).await.unwrap();
+        writer.shutdown().await.unwrap();
+    });
+    let mut echoed = Vec::new();
+    reader.read_to_end(&mut echoed).await.unwrap();
+    writing.await.unwrap();
+    assert!(
+        echoed == sent,
+        "the echo differs ({} of {} bytes)",
+        echoed.len(),
+        sent.len()
+    );
+    let many = workload::ping_pong(&target, 8, 5).await.unwrap();
+    assert!(many.round_trips_per_second > 0.0 && many.p50_us <= many.p99_us);
+    assert!(workload::churn(&target, 4, 20).await.unwrap() > 0.0);
+}
+
+#[test]
+fn the_hop_echo_is_plain_only() {
+    let parse = |args: &[&str]| {
+        Cli::try_parse_from(
+            ["theater-tcp-loadgen", "echo-server"]
+                .iter()
+                .chain(args.iter())
+                .copied(),
+        )
+    };
+    match parse(&["--hop"]).unwrap().command {
+        Command::EchoServer(args) => assert!(args.hop),
+        other => panic!("{other:?}"),
+    }
+    assert!(parse(&["--hop", "--cert", "c.pem", "--key", "k.pem"]).is_err());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -590,4 +640,11 @@ fn scale_report_and_linearity() {
     plan.rounds = 5;
     let report = compare::render(&plan, &results, &context);
     assert!(!report.contains(compare::SCALE_HEADING), "{report}");
+}
+
+#[tokio::test]
+async fn waiting_for_a_quiet_server_that_is_gone_is_an_error() {
+    // Pid 0 has no /proc entry (it is no process).
+    let gone = workload::quiesce(0, Duration::from_secs(1)).await;
+    assert!(gone.unwrap_err().contains("/proc/0/stat"));
 }
