@@ -307,6 +307,13 @@ pub(crate) struct PendingSend {
     pub(crate) offset: usize,
 }
 
+impl PendingSend {
+    /// Bytes not yet handed to the transport (a send handed over whole has its data taken).
+    pub(crate) fn left(&self) -> usize {
+        self.data.len().saturating_sub(self.offset)
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum WriteSide {
     Open,

@@ -191,7 +191,8 @@ impl Handler {
         // PLANTED BUG, test-only (see core/Cargo.toml): a switch loses one buffered byte.
         #[cfg(feature = "planted-bug-drop-byte-on-mode-switch")]
         if open.mode != before && !open.rx.is_empty() {
-            let _ = open.rx.take(1);
+            let lost = open.rx.take(1);
+            quotas::discharge(&mut self.buffered, actor, lost.len());
         }
         if open.mode.pushes()
             && let Some(r) = open.receive.take()
@@ -241,6 +242,10 @@ impl Handler {
         };
         // Delivery to the old owner stops here; an `on-data` already running finishes, and no
         // other starts before it returns (`delivering` stays set across the change of owner).
+        if let ConnState::Open(open) = &conn.state {
+            quotas::discharge(&mut self.buffered, &conn.owner, open.rx.len());
+            quotas::charge(&mut self.buffered, &target, open.rx.len());
+        }
         conn.owner = target.clone();
         conn.epoch += 1;
         let epoch = conn.epoch;

@@ -51,12 +51,14 @@ impl Handler {
             // The send timeout measures stalls from the moment someone waits.
             open.last_write_progress = now;
         }
+        let len = data.len();
         open.sends.push_back(PendingSend {
             actor: actor.clone(),
             call,
             data,
             offset: 0,
         });
+        quotas::charge(&mut self.buffered, actor, len);
         self.settle(now, id);
         Ok(None)
     }
@@ -82,7 +84,9 @@ impl Handler {
         }
         let max = usize::try_from(max).unwrap_or(usize::MAX);
         if !open.rx.is_empty() {
-            return Ok(Some(Reply::Data(open.rx.take(max))));
+            let data = open.rx.take(max);
+            quotas::discharge(&mut self.buffered, actor, data.len());
+            return Ok(Some(Reply::Data(data)));
         }
         match open.end() {
             Some(EndOfStream::Clean) => return Ok(Some(Reply::Data(Vec::new()))),
@@ -152,6 +156,7 @@ impl Handler {
         let idle = open.read.with_request(ReadRequest::Idle);
         self.fx.set_read(id, &mut open.read, idle);
         conn.bytes_in += data.len() as u64;
+        quotas::charge(&mut self.buffered, &conn.owner, data.len());
         open.rx.push(data);
         self.settle(now, id);
     }
@@ -193,6 +198,7 @@ impl Handler {
     pub(super) fn serve_receive(&mut self, id: ConnId) {
         let Some(Connection {
             state: ConnState::Open(open),
+            owner,
             ..
         }) = self.conns.get_mut(&id)
         else {
@@ -202,7 +208,9 @@ impl Handler {
             return;
         };
         let result = if !open.rx.is_empty() {
-            Ok(Reply::Data(open.rx.take(r.max)))
+            let data = open.rx.take(r.max);
+            quotas::discharge(&mut self.buffered, owner, data.len());
+            Ok(Reply::Data(data))
         } else {
             match open.end() {
                 Some(EndOfStream::Clean) => Ok(Reply::Data(Vec::new())),
@@ -252,6 +260,7 @@ impl Handler {
                 front.data[front.offset..front.offset + n].to_vec()
             };
             front.offset += n;
+            quotas::discharge(&mut self.buffered, &front.actor, n);
             open.in_transport += n;
             open.last_write_progress = now;
             conn.bytes_out += n as u64;
@@ -363,6 +372,7 @@ impl Handler {
                 return;
             }
             let data = open.rx.take(max_chunk);
+            quotas::discharge(&mut self.buffered, &conn.owner, data.len());
             let (to, to_passive) = match open.mode {
                 // `once` turns passive as the chunk is handed over.
                 DataMode::Once => (DataMode::Passive, false),

@@ -161,6 +161,11 @@ pub struct Handler {
     quota_paused: BTreeSet<ConnId>,
     /// The paused connection that resumed last (round-robin start).
     quota_cursor: ConnId,
+    /// Bytes held for each actor: unread input on the connections it owns, and its `send`s not
+    /// yet handed to the transport (what `max_buffered_bytes_per_actor` bounds), kept as the
+    /// bytes come and go so that a send or a read does not sum over every connection. Actors
+    /// holding nothing are absent. Checked against the sum in debug builds after every input.
+    buffered: BTreeMap<ActorId, usize>,
     fx: Effects,
 }
 
@@ -189,6 +194,7 @@ impl Handler {
             handshakes: Handshakes::default(),
             quota_paused: BTreeSet::new(),
             quota_cursor: ConnId(0),
+            buffered: BTreeMap::new(),
             fx: Effects::default(),
         }
     }

@@ -12,6 +12,32 @@
 
 use super::*;
 
+/// Adds `n` bytes to what `actor` holds.
+pub(super) fn charge(account: &mut BTreeMap<ActorId, usize>, actor: &ActorId, n: usize) {
+    if n == 0 {
+        return;
+    }
+    match account.get_mut(actor) {
+        Some(held) => *held += n,
+        None => {
+            account.insert(actor.clone(), n);
+        }
+    }
+}
+
+/// Takes `n` bytes off what `actor` holds (forgetting an actor that holds nothing).
+pub(super) fn discharge(account: &mut BTreeMap<ActorId, usize>, actor: &ActorId, n: usize) {
+    if n == 0 {
+        return;
+    }
+    if let Some(held) = account.get_mut(actor) {
+        *held = held.saturating_sub(n);
+        if *held == 0 {
+            account.remove(actor);
+        }
+    }
+}
+
 impl Handler {
     /// Connections `actor` holds (every state): what `max_connections_per_actor` bounds.
     pub(super) fn connections_of(&self, actor: &ActorId) -> usize {
@@ -53,19 +79,34 @@ impl Handler {
     /// Bytes the host holds for `actor`: unread input on its connections and its `send`s not
     /// yet handed to the transport, on any connection.
     pub(super) fn buffered_of(&self, actor: &ActorId) -> usize {
-        let mut total = 0;
+        self.buffered.get(actor).copied().unwrap_or(0)
+    }
+
+    /// [`buffered_of`](Self::buffered_of) for every actor, summed over the connections: what
+    /// the account must equal after every input (checked in debug builds).
+    fn buffered_summed(&self) -> BTreeMap<ActorId, usize> {
+        let mut sums = BTreeMap::new();
         for conn in self.conns.values() {
             let ConnState::Open(open) = &conn.state else {
                 continue;
             };
-            if &conn.owner == actor {
-                total += open.rx.len();
-            }
-            for send in open.sends.iter().filter(|s| &s.actor == actor) {
-                total += send.data.len().saturating_sub(send.offset);
+            charge(&mut sums, &conn.owner, open.rx.len());
+            for send in &open.sends {
+                charge(&mut sums, &send.actor, send.left());
             }
         }
-        total
+        sums
+    }
+
+    /// Panics (in debug builds) when the account of buffered bytes differs from the sum.
+    pub(super) fn check_buffered(&self) {
+        if cfg!(debug_assertions) {
+            assert_eq!(
+                self.buffered,
+                self.buffered_summed(),
+                "the per-actor account of buffered bytes drifted from the connections"
+            );
+        }
     }
 
     /// `actor` may hold `more` bytes on top of what it holds.
@@ -96,6 +137,7 @@ impl Handler {
     /// Tries again the reads paused by the buffered-bytes quota. Called at the end of every
     /// input; costs nothing while no read is paused.
     pub(super) fn resume_paused_reads(&mut self) {
+        self.check_buffered();
         if self.quota_paused.is_empty() {
             return;
         }
