@@ -246,6 +246,8 @@ impl Handler {
             quotas::discharge(&mut self.buffered, &conn.owner, open.rx.len());
             quotas::charge(&mut self.buffered, &target, open.rx.len());
         }
+        quotas::discharge(&mut self.owned, &conn.owner, 1);
+        quotas::charge(&mut self.owned, &target, 1);
         conn.owner = target.clone();
         conn.epoch += 1;
         let epoch = conn.epoch;

@@ -189,6 +189,7 @@ impl Handler {
         let Some(conn) = self.conns.remove(&id) else {
             return;
         };
+        quotas::discharge(&mut self.owned, &conn.owner, 1);
         if let ConnState::Open(open) = &conn.state {
             quotas::discharge(&mut self.buffered, &conn.owner, open.rx.len());
             for s in &open.sends {

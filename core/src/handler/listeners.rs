@@ -199,7 +199,7 @@ impl Handler {
         conn.peer = Some(peer);
         conn.local = Some(local);
         self.socket_defaults(id);
-        self.conns.insert(id, conn);
+        self.insert_conn(id, conn);
         if tls {
             self.handshakes.start(id);
             self.start_handshake(now, id, TlsRole::Server);

@@ -166,6 +166,9 @@ pub struct Handler {
     /// bytes come and go so that a send or a read does not sum over every connection. Actors
     /// holding nothing are absent. Checked against the sum in debug builds after every input.
     buffered: BTreeMap<ActorId, usize>,
+    /// Connections each actor owns, in every state (what `max_connections_per_actor` bounds),
+    /// kept as they come, go and change owner; checked like `buffered`.
+    owned: BTreeMap<ActorId, usize>,
     fx: Effects,
 }
 
@@ -195,6 +198,7 @@ impl Handler {
             quota_paused: BTreeSet::new(),
             quota_cursor: ConnId(0),
             buffered: BTreeMap::new(),
+            owned: BTreeMap::new(),
             fx: Effects::default(),
         }
     }

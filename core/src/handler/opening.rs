@@ -60,7 +60,7 @@ impl Handler {
             }
         };
         self.fx.connection_created(id, &state);
-        self.conns.insert(id, Connection::new(actor.clone(), state));
+        self.insert_conn(id, Connection::new(actor.clone(), state));
         let deadline = now + Config::ms(self.cfg().connect_timeout_ms);
         self.fx.timers.set(TimerKey::Connect(id), Some(deadline));
         self.update_all_accepting();

@@ -41,7 +41,16 @@ pub(super) fn discharge(account: &mut BTreeMap<ActorId, usize>, actor: &ActorId,
 impl Handler {
     /// Connections `actor` holds (every state): what `max_connections_per_actor` bounds.
     pub(super) fn connections_of(&self, actor: &ActorId) -> usize {
-        self.conns.values().filter(|c| &c.owner == actor).count()
+        self.owned.get(actor).copied().unwrap_or(0)
+    }
+
+    /// Adds a new connection, counted for its owner.
+    pub(super) fn insert_conn(&mut self, id: ConnId, conn: Connection) {
+        charge(&mut self.owned, &conn.owner, 1);
+        if let Some(old) = self.conns.insert(id, conn) {
+            // Ids are never reused; were one, the count stays true.
+            discharge(&mut self.owned, &old.owner, 1);
+        }
     }
 
     /// `actor` may take one more connection.
@@ -98,13 +107,21 @@ impl Handler {
         sums
     }
 
-    /// Panics (in debug builds) when the account of buffered bytes differs from the sum.
-    pub(super) fn check_buffered(&self) {
+    /// Panics (in debug builds) when the per-actor accounts differ from what they count.
+    pub(super) fn check_accounts(&self) {
         if cfg!(debug_assertions) {
             assert_eq!(
                 self.buffered,
                 self.buffered_summed(),
                 "the per-actor account of buffered bytes drifted from the connections"
+            );
+            let mut owned = BTreeMap::new();
+            for conn in self.conns.values() {
+                charge(&mut owned, &conn.owner, 1);
+            }
+            assert_eq!(
+                self.owned, owned,
+                "the per-actor count of connections drifted from the connections"
             );
         }
     }
@@ -137,7 +154,7 @@ impl Handler {
     /// Tries again the reads paused by the buffered-bytes quota. Called at the end of every
     /// input; costs nothing while no read is paused.
     pub(super) fn resume_paused_reads(&mut self) {
-        self.check_buffered();
+        self.check_accounts();
         if self.quota_paused.is_empty() {
             return;
         }
