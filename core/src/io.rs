@@ -99,13 +99,23 @@ pub enum Command {
         /// The connection.
         connection: ConnId,
     },
-    /// Queue bytes for the peer; report progress with `Wrote` as they reach the socket.
+    /// Queue bytes for the peer; report progress with `Wrote` once they reached the socket,
+    /// at the latest after the core asked with `ReportWrites` (a transport may report every
+    /// write as it goes, or hold the reports back until asked: see `ReportWrites`).
     Write {
         /// The connection.
         connection: ConnId,
         /// The bytes, in order after every earlier `Write`.
         #[serde(with = "crate::bytes")]
         data: Vec<u8>,
+    },
+    /// Report with `Wrote` the bytes that reached the socket and were not reported yet (at
+    /// once if some did; else as soon as some do), once. The core counts written bytes against
+    /// the write buffer until they are reported, and asks when more than half of it is taken,
+    /// so that a transport need not take the core's lock for every write that nobody waits on.
+    ReportWrites {
+        /// The connection.
+        connection: ConnId,
     },
     /// After every queued write: TLS close_notify (if TLS), then FIN. Reading goes on.
     ShutdownWrite {

@@ -349,6 +349,8 @@ pub(crate) struct Open {
     pub(crate) sends: VecDeque<PendingSend>,
     /// Bytes given to the transport and not yet reported written.
     pub(crate) in_transport: usize,
+    /// `ReportWrites` went out and no `Wrote` came since.
+    pub(crate) writes_asked: bool,
     pub(crate) last_write_progress: Instant,
     pub(crate) write: WriteSide,
     /// The `on-data` callback in flight, whoever owns the connection now.
@@ -366,6 +368,7 @@ impl Open {
             receive: None,
             sends: VecDeque::new(),
             in_transport: 0,
+            writes_asked: false,
             last_write_progress: now,
             write: WriteSide::Open,
             delivering: None,

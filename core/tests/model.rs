@@ -522,6 +522,9 @@ struct Wire {
     written: Vec<u8>,
     /// Written bytes not yet acknowledged with `Wrote`.
     unacked: usize,
+    /// `ReportWrites` came and no `Wrote` went since. This transport holds its acks back
+    /// unless asked (or, at random, volunteers one), as the real one does.
+    asked: bool,
     /// `WriteFailed` was reported.
     write_failed: bool,
     /// `Close` came: the transport drains until the peer's end, then reports `Drained`.
@@ -544,6 +547,7 @@ impl Wire {
             cancelling: false,
             written: Vec::new(),
             unacked: 0,
+            asked: false,
             write_failed: false,
             closing: false,
             drained: false,
@@ -897,6 +901,11 @@ impl Sut {
             Command::SetOption { connection, .. } => {
                 assert!(self.wire(connection).live(), "SetOption on a dead socket");
             }
+            Command::ReportWrites { connection } => {
+                let w = self.wire(connection);
+                assert!(!w.closing, "ReportWrites on {connection} after its close");
+                w.asked = true;
+            }
             Command::Close { connection } => {
                 let w = self.wire(connection);
                 assert!(
@@ -1029,12 +1038,16 @@ impl Sut {
                     connection,
                     end: StreamEnd::Reset,
                 });
-            } else {
+                progress = true;
+            } else if w.asked || race {
+                // The acks the core waits on come when asked: the drain below never
+                // volunteers one, so a core that waits without asking does not settle.
                 let bytes = split.min(w.unacked);
                 w.unacked -= bytes;
+                w.asked = false;
                 self.io(IoEvent::Wrote { connection, bytes });
+                progress = true;
             }
-            progress = true;
         }
         let w = &mut self.wires[peer];
         if w.live() && w.closing && w.end.is_some() && !w.drained {
@@ -1932,6 +1945,17 @@ impl Sut {
             }
         }
         assert!(settled, "the drain never settled");
+        // The drain's transport acknowledges writes only when asked: a send still waiting
+        // for room now waits on a report the core never asked for.
+        for (id, call) in &self.calls {
+            if let Waiting::Send { peer, .. } = call.what {
+                let w = &self.wires[peer];
+                assert!(
+                    !w.live() || w.write_failed,
+                    "{id:?}: a send still waits for room after the drain settled"
+                );
+            }
+        }
         for peer in watched {
             let w = &self.wires[peer];
             let log = self.logs[peer].as_ref().expect("log");

@@ -5,8 +5,9 @@
 //! and the TLS layer share one `&mut` stream without splitting it. A read is polled only while
 //! the core has asked for one (backpressure); dropping a pending `poll_read` consumes nothing,
 //! on TCP and on TLS (rustls keeps decrypted bytes buffered), which is what makes `CancelRead`
-//! lossless. Writes are reported with `Wrote` once flushed, so TLS ciphertext never hides in
-//! rustls. `StartTls` waits until every earlier write is on the wire, and nothing is read ahead
+//! lossless. Writes are reported with `Wrote` once flushed, and only once the core asked
+//! (`ReportWrites`), so TLS ciphertext never hides in rustls and a write nobody waits on costs
+//! no trip through the core. `StartTls` waits until every earlier write is on the wire, and nothing is read ahead
 //! in plaintext, so the handshake starts exactly at the next byte of the raw socket.
 
 use crate::buffers;
@@ -122,8 +123,13 @@ pub(crate) struct ConnTask<N: Network> {
     /// zero-filled: the read writes into spare capacity), and that `max`.
     read: Option<(Vec<u8>, usize)>,
     writes: VecDeque<Outgoing>,
-    /// Bytes written into the stream and not yet reported with `Wrote` (reported after flush).
+    /// Bytes written into the stream and not flushed yet.
     unreported: usize,
+    /// Bytes flushed and not yet reported with `Wrote`: held back until the core asks
+    /// (`ReportWrites`), so that a write nobody waits on costs no trip through the core.
+    flushed: usize,
+    /// The core asked for a `Wrote` report: sent once some bytes are flushed.
+    report_writes: bool,
     write_failed: bool,
     closing: Closing,
 }
@@ -147,6 +153,8 @@ impl<N: Network> ConnTask<N> {
             read: None,
             writes: VecDeque::new(),
             unreported: 0,
+            flushed: 0,
+            report_writes: false,
             write_failed: false,
             closing: Closing::No,
         }
@@ -217,6 +225,7 @@ impl<N: Network> ConnTask<N> {
                 }
             }
             Command::ShutdownWrite { .. } => self.writes.push_back(Outgoing::Shutdown),
+            Command::ReportWrites { .. } => self.report_writes = true,
             Command::Read { max, .. } => {
                 if self.closing == Closing::No {
                     let max = max.max(1);
@@ -363,6 +372,7 @@ impl<N: Network> ConnTask<N> {
         self.write_failed = true;
         self.writes.clear();
         self.unreported = 0;
+        self.flushed = 0;
         match self.closing {
             Closing::No => {
                 let end = stream_end(error, self.link.is_tls());
@@ -424,13 +434,7 @@ impl<N: Network> ConnTask<N> {
         if self.unreported > 0 {
             match self.link.poll_flush(cx) {
                 Poll::Ready(Ok(())) => {
-                    let bytes = std::mem::take(&mut self.unreported);
-                    if self.closing == Closing::No {
-                        self.report(IoEvent::Wrote {
-                            connection: self.id,
-                            bytes,
-                        });
-                    }
+                    self.flushed += std::mem::take(&mut self.unreported);
                     progress = true;
                 }
                 Poll::Ready(Err(e)) => {
@@ -439,6 +443,17 @@ impl<N: Network> ConnTask<N> {
                 }
                 Poll::Pending => {}
             }
+        }
+        if self.report_writes && self.flushed > 0 {
+            self.report_writes = false;
+            let bytes = std::mem::take(&mut self.flushed);
+            if self.closing == Closing::No {
+                self.report(IoEvent::Wrote {
+                    connection: self.id,
+                    bytes,
+                });
+            }
+            progress = true;
         }
         if self.closing == Closing::Flushing && self.writes.is_empty() && self.unreported == 0 {
             self.closing = Closing::Draining;

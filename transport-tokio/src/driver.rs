@@ -688,6 +688,7 @@ impl<N: Network> State<N> {
             Command::StartTls { connection, .. }
             | Command::CancelRead { connection }
             | Command::Write { connection, .. }
+            | Command::ReportWrites { connection }
             | Command::ShutdownWrite { connection }
             | Command::SetOption { connection, .. }
             | Command::Close { connection } => self.send_to_conn(connection, command),

@@ -17,6 +17,7 @@ impl Handler {
     pub(super) fn on_wrote(&mut self, now: Instant, connection: ConnId, bytes: usize) {
         if let Some(open) = open_mut(&mut self.conns, connection) {
             open.in_transport = open.in_transport.saturating_sub(bytes);
+            open.writes_asked = false;
             open.last_write_progress = now;
             self.settle(now, connection);
         }
@@ -278,6 +279,12 @@ impl Handler {
                     *plain_sends = plain_sends.saturating_sub(1);
                 }
             }
+        }
+        // Past half the write buffer, ask the transport for its reports of bytes written
+        // (it may hold them back until asked), so that room comes back before it runs out.
+        if open.in_transport > cap / 2 && !open.writes_asked {
+            open.writes_asked = true;
+            self.fx.command(Command::ReportWrites { connection: id });
         }
         let deadline = (!open.sends.is_empty()).then(|| open.last_write_progress + send_timeout);
         self.fx.timers.set(TimerKey::Send(id), deadline);

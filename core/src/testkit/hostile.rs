@@ -318,6 +318,7 @@ impl Rig {
             Command::Accept { .. }
             | Command::Read { .. }
             | Command::CloseListener { .. }
+            | Command::ReportWrites { .. }
             | Command::ShutdownWrite { .. }
             | Command::SetOption { .. }
             | Command::Release { .. }
