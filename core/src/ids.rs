@@ -19,15 +19,36 @@ pub struct ListenerId(pub u64);
 const CONN_PREFIX: &str = "conn-";
 const LISTENER_PREFIX: &str = "listener-";
 
+/// Writes `{prefix}{n}` in one `write_str`: an id is formatted for every callback, and
+/// `to_string` then allocates once, at the final size, instead of growing through the
+/// formatting machinery.
+fn write_id(f: &mut fmt::Formatter<'_>, prefix: &str, n: u64) -> fmt::Result {
+    const DIGITS: usize = 20; // u64::MAX has 20
+    let mut buf = [0u8; LISTENER_PREFIX.len() + DIGITS];
+    let mut start = buf.len();
+    let mut rest = n;
+    loop {
+        start -= 1;
+        buf[start] = b'0' + (rest % 10) as u8;
+        rest /= 10;
+        if rest == 0 {
+            break;
+        }
+    }
+    start -= prefix.len();
+    buf[start..start + prefix.len()].copy_from_slice(prefix.as_bytes());
+    f.write_str(std::str::from_utf8(&buf[start..]).map_err(|_| fmt::Error)?)
+}
+
 impl fmt::Display for ConnId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{CONN_PREFIX}{}", self.0)
+        write_id(f, CONN_PREFIX, self.0)
     }
 }
 
 impl fmt::Display for ListenerId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{LISTENER_PREFIX}{}", self.0)
+        write_id(f, LISTENER_PREFIX, self.0)
     }
 }
 
@@ -134,6 +155,29 @@ mod tests {
                 ObjectId::parse(bad),
                 Err(Error::InvalidId(bad.into())),
                 "{bad:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn ids_format_as_prefix_and_decimal_at_every_width() {
+        for n in [
+            0,
+            7,
+            9,
+            10,
+            99,
+            100,
+            12_345,
+            u64::MAX / 10,
+            u64::MAX - 1,
+            u64::MAX,
+        ] {
+            assert_eq!(ConnId(n).to_string(), format!("conn-{n}"));
+            assert_eq!(ListenerId(n).to_string(), format!("listener-{n}"));
+            assert_eq!(
+                ObjectId::parse(&ConnId(n).to_string()),
+                Ok(ObjectId::Connection(ConnId(n)))
             );
         }
     }

@@ -503,22 +503,32 @@ impl ActorTask {
         let _ = init_done.send(Ok(()));
 
         let reason = loop {
+            // A stop request is seen before the next event. Checked with a load rather than by
+            // polling `changed()` first in each select: a `changed()` future that is polled
+            // registers with the channel and unregisters when dropped, two lock round trips per
+            // callback; polled second, it is polled only when there is nothing else to do.
+            // A closed channel (the host gone) counts as a stop, as `changed()` does.
+            if self.stop.has_changed().unwrap_or(true) {
+                break "stopped by the host".to_owned();
+            }
             let mut event = tokio::select! {
                 biased;
-                _ = self.stop.changed() => break "stopped by the host".to_owned(),
                 event = self.handle.next_callback() => match event {
                     Some(event) => event,
                     None => break "the TCP driver stopped".to_owned(),
                 },
+                _ = self.stop.changed() => break "stopped by the host".to_owned(),
             };
             let callback = std::mem::replace(&mut event.callback, taken());
             let name = callback_name(&callback);
             // A stop request ends even a callback blocked in a host call (`accept`, `receive`):
             // its future is dropped, and the event with it, which reports the callback failed.
+            // A callback that returns without waiting completes first; the stop is then seen
+            // before the next event.
             let ran = tokio::select! {
                 biased;
-                _ = self.stop.changed() => break "stopped by the host".to_owned(),
                 ran = run_callback(&mut self.store, self.fuel, &self.exported, state.take(), callback) => ran,
+                _ = self.stop.changed() => break "stopped by the host".to_owned(),
             };
             match ran {
                 (Ran::Ok(new_state), _) => {

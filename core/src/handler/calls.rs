@@ -192,7 +192,7 @@ impl Handler {
         #[cfg(feature = "planted-bug-drop-byte-on-mode-switch")]
         if open.mode != before && !open.rx.is_empty() {
             let lost = open.rx.take(1);
-            quotas::discharge(&mut self.buffered, actor, lost.len());
+            quotas::release(&mut self.buffered, &self.owned, actor, lost.len());
         }
         if open.mode.pushes()
             && let Some(r) = open.receive.take()
@@ -243,10 +243,10 @@ impl Handler {
         // Delivery to the old owner stops here; an `on-data` already running finishes, and no
         // other starts before it returns (`delivering` stays set across the change of owner).
         if let ConnState::Open(open) = &conn.state {
-            quotas::discharge(&mut self.buffered, &conn.owner, open.rx.len());
+            quotas::release(&mut self.buffered, &self.owned, &conn.owner, open.rx.len());
             quotas::charge(&mut self.buffered, &target, open.rx.len());
         }
-        quotas::discharge(&mut self.owned, &conn.owner, 1);
+        quotas::disown(&mut self.owned, &mut self.buffered, &conn.owner);
         quotas::charge(&mut self.owned, &target, 1);
         conn.owner = target.clone();
         conn.epoch += 1;

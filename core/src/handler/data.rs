@@ -86,7 +86,7 @@ impl Handler {
         let max = usize::try_from(max).unwrap_or(usize::MAX);
         if !open.rx.is_empty() {
             let data = open.rx.take(max);
-            quotas::discharge(&mut self.buffered, actor, data.len());
+            quotas::release(&mut self.buffered, &self.owned, actor, data.len());
             return Ok(Some(Reply::Data(data)));
         }
         match open.end() {
@@ -210,7 +210,7 @@ impl Handler {
         };
         let result = if !open.rx.is_empty() {
             let data = open.rx.take(r.max);
-            quotas::discharge(&mut self.buffered, owner, data.len());
+            quotas::release(&mut self.buffered, &self.owned, owner, data.len());
             Ok(Reply::Data(data))
         } else {
             match open.end() {
@@ -261,7 +261,7 @@ impl Handler {
                 front.data[front.offset..front.offset + n].to_vec()
             };
             front.offset += n;
-            quotas::discharge(&mut self.buffered, &front.actor, n);
+            quotas::release(&mut self.buffered, &self.owned, &front.actor, n);
             open.in_transport += n;
             open.last_write_progress = now;
             conn.bytes_out += n as u64;
@@ -379,7 +379,7 @@ impl Handler {
                 return;
             }
             let data = open.rx.take(max_chunk);
-            quotas::discharge(&mut self.buffered, &conn.owner, data.len());
+            quotas::release(&mut self.buffered, &self.owned, &conn.owner, data.len());
             let (to, to_passive) = match open.mode {
                 // `once` turns passive as the chunk is handed over.
                 DataMode::Once => (DataMode::Passive, false),

@@ -72,7 +72,7 @@ impl Handler {
         // As Erlang's send_timeout_close: the bytes sent are unknown, so the connection dies.
         self.fx.probe("send.timeout");
         for s in open.sends.drain(..) {
-            quotas::discharge(&mut self.buffered, &s.actor, s.left());
+            quotas::release(&mut self.buffered, &self.owned, &s.actor, s.left());
             self.fx.complete(&s.actor, s.call, Err(Error::SendTimedOut));
         }
         self.kill(now, id, "timeout".into());
@@ -92,7 +92,7 @@ impl Handler {
             .set_read(id, &mut open.read, ReadSide::Gone(reason.clone()));
         open.in_transport = 0;
         for s in open.sends.drain(..) {
-            quotas::discharge(&mut self.buffered, &s.actor, s.left());
+            quotas::release(&mut self.buffered, &self.owned, &s.actor, s.left());
             let err = Error::ConnectionFailed {
                 id: id.to_string(),
                 reason: reason.clone(),
@@ -150,7 +150,7 @@ impl Handler {
                     self.fx.complete(&r.actor, r.call, Err(err(id)));
                 }
                 for s in open.sends.drain(..) {
-                    quotas::discharge(&mut self.buffered, &s.actor, s.left());
+                    quotas::release(&mut self.buffered, &self.owned, &s.actor, s.left());
                     self.fx.complete(&s.actor, s.call, Err(err(id)));
                 }
                 if let Tls::Upgrading {
@@ -189,11 +189,11 @@ impl Handler {
         let Some(conn) = self.conns.remove(&id) else {
             return;
         };
-        quotas::discharge(&mut self.owned, &conn.owner, 1);
+        quotas::disown(&mut self.owned, &mut self.buffered, &conn.owner);
         if let ConnState::Open(open) = &conn.state {
-            quotas::discharge(&mut self.buffered, &conn.owner, open.rx.len());
+            quotas::release(&mut self.buffered, &self.owned, &conn.owner, open.rx.len());
             for s in &open.sends {
-                quotas::discharge(&mut self.buffered, &s.actor, s.left());
+                quotas::release(&mut self.buffered, &self.owned, &s.actor, s.left());
             }
         }
         self.fx.timers.clear_connection(id);

@@ -163,8 +163,9 @@ pub struct Handler {
     quota_cursor: ConnId,
     /// Bytes held for each actor: unread input on the connections it owns, and its `send`s not
     /// yet handed to the transport (what `max_buffered_bytes_per_actor` bounds), kept as the
-    /// bytes come and go so that a send or a read does not sum over every connection. Actors
-    /// holding nothing are absent. Checked against the sum in debug builds after every input.
+    /// bytes come and go so that a send or a read does not sum over every connection. An actor
+    /// holding nothing is absent, or at zero while it owns a connection (see
+    /// `quotas::release`). Checked against the sum in debug builds after every input.
     buffered: BTreeMap<ActorId, usize>,
     /// Connections each actor owns, in every state (what `max_connections_per_actor` bounds),
     /// kept as they come, go and change owner; checked like `buffered`.

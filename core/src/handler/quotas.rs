@@ -25,7 +25,7 @@ pub(super) fn charge(account: &mut BTreeMap<ActorId, usize>, actor: &ActorId, n:
     }
 }
 
-/// Takes `n` bytes off what `actor` holds (forgetting an actor that holds nothing).
+/// Takes `n` off what `actor` holds (forgetting an actor that holds nothing).
 pub(super) fn discharge(account: &mut BTreeMap<ActorId, usize>, actor: &ActorId, n: usize) {
     if n == 0 {
         return;
@@ -35,6 +35,39 @@ pub(super) fn discharge(account: &mut BTreeMap<ActorId, usize>, actor: &ActorId,
         if *held == 0 {
             account.remove(actor);
         }
+    }
+}
+
+/// Takes `n` bytes off what `actor` holds in `buffered`. An actor that holds no bytes keeps
+/// its entry, at zero, while it owns a connection (`owned`): on a busy connection every chunk
+/// is charged and then released, and forgetting the actor each time would insert its entry
+/// again (cloning its name) for the next. [`disown`] forgets it with its last connection.
+pub(super) fn release(
+    buffered: &mut BTreeMap<ActorId, usize>,
+    owned: &BTreeMap<ActorId, usize>,
+    actor: &ActorId,
+    n: usize,
+) {
+    if n == 0 {
+        return;
+    }
+    if let Some(held) = buffered.get_mut(actor) {
+        *held = held.saturating_sub(n);
+        if *held == 0 && !owned.contains_key(actor) {
+            buffered.remove(actor);
+        }
+    }
+}
+
+/// `actor` owns one connection less; with its last one goes its bytes entry if at zero.
+pub(super) fn disown(
+    owned: &mut BTreeMap<ActorId, usize>,
+    buffered: &mut BTreeMap<ActorId, usize>,
+    actor: &ActorId,
+) {
+    discharge(owned, actor, 1);
+    if !owned.contains_key(actor) && buffered.get(actor) == Some(&0) {
+        buffered.remove(actor);
     }
 }
 
@@ -49,7 +82,7 @@ impl Handler {
         charge(&mut self.owned, &conn.owner, 1);
         if let Some(old) = self.conns.insert(id, conn) {
             // Ids are never reused; were one, the count stays true.
-            discharge(&mut self.owned, &old.owner, 1);
+            disown(&mut self.owned, &mut self.buffered, &old.owner);
         }
     }
 
@@ -110,10 +143,22 @@ impl Handler {
     /// Panics (in debug builds) when the per-actor accounts differ from what they count.
     pub(super) fn check_accounts(&self) {
         if cfg!(debug_assertions) {
+            let held: BTreeMap<ActorId, usize> = self
+                .buffered
+                .iter()
+                .filter(|(_, n)| **n > 0)
+                .map(|(actor, n)| (actor.clone(), *n))
+                .collect();
             assert_eq!(
-                self.buffered,
+                held,
                 self.buffered_summed(),
                 "the per-actor account of buffered bytes drifted from the connections"
+            );
+            assert!(
+                self.buffered
+                    .iter()
+                    .all(|(actor, n)| *n > 0 || self.owned.contains_key(actor)),
+                "an actor's bytes entry at zero outlived its last connection"
             );
             let mut owned = BTreeMap::new();
             for conn in self.conns.values() {
