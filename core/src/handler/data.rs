@@ -32,7 +32,7 @@ impl Handler {
         data: Vec<u8>,
     ) -> Result<Option<Reply>, Error> {
         let max_send = self.cfg().max_send_bytes;
-        let (_, open) = self.own_open(actor, text)?;
+        let (id, open) = self.own_open(actor, text)?;
         open.fail_if_gone(text)?;
         if open.write != WriteSide::Open {
             return Err(Error::WriteShut(text.to_owned()));
@@ -47,7 +47,10 @@ impl Handler {
             return Ok(Some(Reply::Sent(0)));
         }
         self.buffered_quota(actor, data.len())?;
-        let (id, open) = self.own_open(actor, text)?;
+        // Checked above: the connection is `actor`'s and open.
+        let Some(open) = open_mut(&mut self.conns, id) else {
+            return Err(Error::ConnectionNotFound(text.to_owned()));
+        };
         if open.sends.is_empty() {
             // The send timeout measures stalls from the moment someone waits.
             open.last_write_progress = now;
