@@ -30,6 +30,9 @@ command -v nc >/dev/null 2>&1 || need+=(netcat-openbsd)
 command -v erl >/dev/null 2>&1 || need+=(erlang-base)
 # perf, with which BENCHMARKS.md's profiles were taken (not needed by the tests).
 command -v perf >/dev/null 2>&1 || need+=(linux-perf)
+# valgrind, whose callgrind scripts/count-instructions.sh counts instructions with (not needed
+# by the tests).
+command -v valgrind >/dev/null 2>&1 || need+=(valgrind)
 # /usr/bin/kill, with which the binary's tests send SIGINT and SIGTERM.
 [ -x /usr/bin/kill ] || need+=(procps)
 
