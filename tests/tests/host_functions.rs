@@ -392,6 +392,30 @@ async fn every_host_function_works_from_a_wasm_actor() {
     host.shutdown().await;
 }
 
+/// A stop ends even a callback blocked in a host call: `a` waits in `receive` inside the
+/// callback that runs its command (its peer sends nothing), and `stop_actor` still stops it,
+/// closes its connections (the peer reads the end), and leaves `b` working.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stopping_an_actor_ends_a_callback_blocked_in_a_host_call() {
+    let certs = Certificates::generate();
+    let (host, mut a, mut b, _c) = world(&certs).await;
+    let srv = server().await;
+    let (conn, mut peer) = a.connected(&srv).await;
+    a.send(&["receive", &conn, "10"]).await;
+    // Let the command reach the actor and block (if it had not, the stop still has to work).
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let status = tokio::time::timeout(std::time::Duration::from_secs(10), host.stop_actor("a"))
+        .await
+        .expect("the stop ends the blocked callback within 10 s");
+    match status {
+        ActorStatus::Stopped { reason } => assert_eq!(reason, "stopped by the host"),
+        other => panic!("a: {other:?}"),
+    }
+    assert_eq!(rest(&mut peer).await.expect("the peer's end"), b"");
+    let (_, _) = b.listener().await;
+    host.shutdown().await;
+}
+
 // ------------------------------------------------------------------------------- bad calls
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
