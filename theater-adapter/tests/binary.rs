@@ -11,6 +11,18 @@ const BIN: &str = env!("CARGO_BIN_EXE_theater-tcp");
 /// Kills the child if a test fails before it exits.
 struct Running(Child);
 
+impl Running {
+    /// The first line the server printed (`listening on ADDR`, or what it printed instead).
+    fn first_line(&mut self) -> String {
+        let stdout = self.0.stdout.take().expect("stdout");
+        BufReader::new(stdout)
+            .lines()
+            .next()
+            .expect("one line on stdout")
+            .expect("readable stdout")
+    }
+}
+
 impl Drop for Running {
     fn drop(&mut self) {
         let _ = self.0.kill();
@@ -42,12 +54,7 @@ fn serve_prints_its_address_echoes_and_stops_cleanly_on_sigint() {
         .spawn()
         .expect("spawn theater-tcp");
     let mut running = Running(child);
-    let stdout = running.0.stdout.take().expect("stdout");
-    let mut lines = BufReader::new(stdout).lines();
-    let line = lines
-        .next()
-        .expect("one line on stdout")
-        .expect("readable stdout");
+    let line = running.first_line();
     let address = line
         .strip_prefix("listening on ")
         .unwrap_or_else(|| panic!("unexpected first line: {line:?}"))
@@ -169,12 +176,7 @@ fn serve_runs_the_actors_of_a_manifest() {
         .spawn()
         .expect("spawn theater-tcp");
     let mut running = Running(child);
-    let stdout = running.0.stdout.take().expect("stdout");
-    let line = BufReader::new(stdout)
-        .lines()
-        .next()
-        .expect("one line")
-        .expect("readable");
+    let line = running.first_line();
     let _ = std::fs::remove_dir_all(&dir);
     let address = line
         .strip_prefix("listening on ")
@@ -234,12 +236,7 @@ fn serve_raises_its_open_file_limit_to_the_hard_limit() {
         .spawn()
         .expect("spawn sh");
     let mut running = Running(child);
-    let stdout = running.0.stdout.take().expect("stdout");
-    let line = BufReader::new(stdout)
-        .lines()
-        .next()
-        .expect("one line")
-        .expect("readable");
+    let line = running.first_line();
     assert!(line.starts_with("listening on "), "{line:?}");
     let (soft, server_hard) = open_file_limits(running.0.id());
     assert_eq!(server_hard, hard);
