@@ -122,6 +122,10 @@ pub(crate) struct ConnTask<N: Network> {
     /// The buffer of the outstanding `Read`, with room for at least its `max` (not
     /// zero-filled: the read writes into spare capacity), and that `max`.
     read: Option<(Vec<u8>, usize)>,
+    /// The outstanding read answered `Pending` during this `poll`, so its waker is registered:
+    /// asking again before the read or the link changes would only repeat the answer (a
+    /// message would otherwise cost a socket poll per turn of `poll`'s loop).
+    read_parked: bool,
     writes: VecDeque<Outgoing>,
     /// Bytes written into the stream and not flushed yet.
     unreported: usize,
@@ -151,6 +155,7 @@ impl<N: Network> ConnTask<N> {
             deferred: VecDeque::new(),
             tls_waiting: None,
             read: None,
+            read_parked: false,
             writes: VecDeque::new(),
             unreported: 0,
             flushed: 0,
@@ -177,6 +182,8 @@ impl<N: Network> ConnTask<N> {
     }
 
     fn poll(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        // A wake may be the socket's: the read is asked again.
+        self.read_parked = false;
         loop {
             let mut progress = false;
             while !self.behind_tls() {
@@ -203,8 +210,11 @@ impl<N: Network> ConnTask<N> {
                 }
                 progress = true;
             }
-            progress |= self.start_tls();
-            progress |= self.poll_handshake(cx);
+            if self.start_tls() | self.poll_handshake(cx) {
+                // The link changed under the read.
+                self.read_parked = false;
+                progress = true;
+            }
             progress |= self.poll_writes(cx);
             progress |= self.poll_read(cx);
             progress |= self.poll_drain(cx);
@@ -230,6 +240,7 @@ impl<N: Network> ConnTask<N> {
                 if self.closing == Closing::No {
                     let max = max.max(1);
                     self.read = Some((buffers::take(max), max));
+                    self.read_parked = false;
                 }
             }
             Command::CancelRead { .. } => {
@@ -467,11 +478,17 @@ impl<N: Network> ConnTask<N> {
     }
 
     fn poll_read(&mut self, cx: &mut Context<'_>) -> bool {
+        if self.read_parked {
+            return false;
+        }
         let Some((buffer, max)) = self.read.as_mut() else {
             return false;
         };
         let event = match self.link.poll_read_buf(cx, &mut buffer.limit(*max)) {
-            Poll::Pending => return false,
+            Poll::Pending => {
+                self.read_parked = true;
+                return false;
+            }
             Poll::Ready(Ok(n)) => match self.read.take() {
                 Some((data, _)) if n > 0 => IoEvent::Received {
                     connection: self.id,

@@ -132,7 +132,6 @@ impl Driver {
                 listeners: BTreeMap::new(),
                 calls: BTreeMap::new(),
                 actors: BTreeMap::new(),
-                memory: BTreeMap::new(),
                 undeliverable: Vec::new(),
                 observer: options.observer,
                 armed: None,
@@ -283,6 +282,22 @@ impl<N: Network> Drop for StopOnExit<N> {
     }
 }
 
+/// A connection the transport holds: its I/O task's mailbox, and its input memory.
+struct ConnEntry {
+    poster: Poster,
+    memory: ConnectionMemory,
+}
+
+/// Posts a command to a connection's task; quietly (without waking it) when the input being
+/// handled is that task's own report (see `mailbox`).
+fn post(poster: &Poster, quietly: bool, command: Command) {
+    if quietly {
+        poster.post_quietly(command);
+    } else {
+        poster.post(command);
+    }
+}
+
 struct State<N: Network> {
     handler: Handler,
     /// The core's time zero.
@@ -294,7 +309,8 @@ struct State<N: Network> {
     /// For callback events: weak, so that the driver alone does not keep itself running.
     weak_alive: WeakUnboundedSender<Infallible>,
     // Ordered maps only: `stop` iterates them, and a simulation must replay the same order.
-    conns: BTreeMap<ConnId, Poster>,
+    /// The I/O task of each connection the transport holds, and its input memory.
+    conns: BTreeMap<ConnId, ConnEntry>,
     /// The connection whose own I/O task made the input being handled, if one did: its
     /// commands are posted quietly (see `mailbox`).
     reporting: Option<ConnId>,
@@ -305,7 +321,6 @@ struct State<N: Network> {
     listeners: BTreeMap<ListenerId, UnboundedSender<ListenerCommand>>,
     calls: BTreeMap<CallId, oneshot::Sender<Result<Reply, Error>>>,
     actors: BTreeMap<ActorId, UnboundedSender<CallbackEvent>>,
-    memory: BTreeMap<ConnId, ConnectionMemory>,
     /// Callback events whose actor is gone, dropped once the lock is released (see `Shared`).
     undeliverable: Vec<CallbackEvent>,
     observer: Option<Observer>,
@@ -424,10 +439,20 @@ impl<N: Network> State<N> {
                 self.handler.actor_stopped(now, &actor);
             }
             Request::Stats { reply } => {
-                let mut connections = self.memory.clone();
-                for (id, m) in connections.iter_mut() {
-                    m.buffered = self.handler.buffered(*id);
-                }
+                let connections = self
+                    .conns
+                    .iter()
+                    .map(|(id, entry)| {
+                        let buffered = self.handler.buffered(*id);
+                        (
+                            *id,
+                            ConnectionMemory {
+                                buffered,
+                                ..entry.memory
+                            },
+                        )
+                    })
+                    .collect();
                 let _ = reply.send(DriverStats {
                     census: self.handler.census(),
                     connections,
@@ -521,21 +546,11 @@ impl<N: Network> State<N> {
         };
         self.observe(now, || Input::Io(event.clone()));
         self.handler.handle_io(now, event);
-        if let Some(connection) = read_done {
-            self.note_memory(connection, 0);
+        // The read's buffer is the core's now: its bytes were counted when the read was
+        // asked for (`Command::Read`), at most `max` of them.
+        if let Some(entry) = read_done.and_then(|c| self.conns.get_mut(&c)) {
+            entry.memory.reading = 0;
         }
-    }
-
-    /// Records the input memory of a connection the transport holds.
-    fn note_memory(&mut self, connection: ConnId, reading: usize) {
-        if !self.conns.contains_key(&connection) {
-            return;
-        }
-        let buffered = self.handler.buffered(connection);
-        let m = self.memory.entry(connection).or_default();
-        m.buffered = buffered;
-        m.reading = reading;
-        m.max_held = m.max_held.max(buffered + reading);
     }
 
     fn open_connection(&mut self, connection: ConnId, stream: N::Stream) {
@@ -549,10 +564,13 @@ impl<N: Network> State<N> {
         );
         tokio::spawn(task.run());
         // A stale task for the same id (a connect retried after a late result) ends here.
-        if let Some(old) = self.conns.insert(connection, poster) {
-            old.post(Command::Abort { connection });
+        let entry = ConnEntry {
+            poster,
+            memory: ConnectionMemory::default(),
+        };
+        if let Some(old) = self.conns.insert(connection, entry) {
+            old.poster.post(Command::Abort { connection });
         }
-        self.memory.insert(connection, ConnectionMemory::default());
     }
 
     /// Outputs after every input: the transitions it caused (to the observer), commands to
@@ -609,12 +627,8 @@ impl<N: Network> State<N> {
 
     fn send_to_conn(&mut self, connection: ConnId, command: Command) {
         // Commands for ids the transport does not hold are no-ops.
-        if let Some(conn) = self.conns.get(&connection) {
-            if self.reporting == Some(connection) {
-                conn.post_quietly(command);
-            } else {
-                conn.post(command);
-            }
+        if let Some(entry) = self.conns.get(&connection) {
+            post(&entry.poster, self.reporting == Some(connection), command);
         }
     }
 
@@ -675,15 +689,22 @@ impl<N: Network> State<N> {
                 if let Some(task) = self.opening.remove(&connection) {
                     task.abort();
                 }
-                self.memory.remove(&connection);
-                if let Some(conn) = self.conns.remove(&connection) {
+                if let Some(entry) = self.conns.remove(&connection) {
                     // Dropping the poster right after closes the queue: wake the task.
-                    conn.post(command);
+                    entry.poster.post(command);
                 }
             }
             Command::Read { connection, max } => {
-                self.note_memory(connection, max);
-                self.send_to_conn(connection, command);
+                // The most a connection's input can hold: what the core buffers, and the
+                // read's buffer until its bytes reach the core.
+                let buffered = self.handler.buffered(connection);
+                if let Some(entry) = self.conns.get_mut(&connection) {
+                    let m = &mut entry.memory;
+                    m.buffered = buffered;
+                    m.reading = max;
+                    m.max_held = m.max_held.max(buffered + max);
+                    post(&entry.poster, self.reporting == Some(connection), command);
+                }
             }
             Command::StartTls { connection, .. }
             | Command::CancelRead { connection }

@@ -190,110 +190,89 @@ impl Handler {
 
     /// Re-derives everything that follows from a connection's state: writes, TLS start,
     /// reads, deliveries and the end-of-stream notice.
+    ///
+    /// Every input that touches a connection ends here (three times per echoed message), so
+    /// the connection is looked up once and the rules run on it in place, each on the parts of
+    /// the handler it writes to ([`Parts`]). A STARTTLS upgrade in progress takes the long
+    /// way, the same rules in the same order, looked up afresh around the start of its
+    /// handshake, which needs the whole handler.
     pub(super) fn settle(&mut self, now: Instant, id: ConnId) {
-        self.pump_sends(now, id);
+        {
+            let Some((conn, mut parts)) = self.split(id) else {
+                self.quota_paused.remove(&id);
+                return;
+            };
+            let upgrading = match &conn.state {
+                ConnState::Open(open) => matches!(open.tls, Tls::Upgrading { .. }),
+                _ => false,
+            };
+            if !upgrading {
+                pump_sends(now, id, conn, &mut parts);
+                serve_receive(id, conn, &mut parts);
+                if deliver(id, conn, &mut parts) == Delivery::EndsConnection {
+                    self.end_graceful(now, id);
+                } else {
+                    update_reading(id, conn, &mut parts);
+                }
+                return;
+            }
+        }
+        if let Some((conn, mut parts)) = self.split(id) {
+            pump_sends(now, id, conn, &mut parts);
+        }
         self.try_start_tls(now, id);
-        self.serve_receive(id);
-        self.deliver(now, id);
+        if let Some((conn, mut parts)) = self.split(id) {
+            serve_receive(id, conn, &mut parts);
+            if deliver(id, conn, &mut parts) == Delivery::EndsConnection {
+                self.end_graceful(now, id);
+                return;
+            }
+        }
         self.update_reading(id);
     }
 
-    /// Completes a waiting `receive` from the buffer, or with the end of the stream.
-    pub(super) fn serve_receive(&mut self, id: ConnId) {
-        let Some(Connection {
-            state: ConnState::Open(open),
-            owner,
-            ..
-        }) = self.conns.get_mut(&id)
-        else {
-            return;
-        };
-        let Some(r) = open.receive.as_ref() else {
-            return;
-        };
-        let result = if !open.rx.is_empty() {
-            let data = open.rx.take(r.max);
-            quotas::release(&mut self.buffered, &self.owned, owner, data.len());
-            Ok(Reply::Data(data))
-        } else {
-            match open.end() {
-                Some(EndOfStream::Clean) => Ok(Reply::Data(Vec::new())),
-                Some(EndOfStream::Failed(reason)) => Err(Error::ConnectionFailed {
-                    id: id.to_string(),
-                    reason,
-                }),
-                None => return,
-            }
-        };
-        if let Some(r) = open.receive.take() {
-            self.fx.complete(&r.actor, r.call, result);
-            self.fx.timers.set(TimerKey::Receive(id), None);
-        }
+    /// Ends connection `id` gracefully for `deliver`, and forgets any paused read of it.
+    fn end_graceful(&mut self, now: Instant, id: ConnId) {
+        self.end_connection(now, id, Ending::Graceful, |id| {
+            Error::Closed(id.to_string())
+        });
+        self.update_reading(id);
     }
 
-    pub(super) fn pump_sends(&mut self, now: Instant, id: ConnId) {
-        let cap = self.cfg().write_buffer;
-        let send_timeout = Config::ms(self.cfg().send_timeout_ms);
-        let Some(conn) = self.conns.get_mut(&id) else {
-            return;
-        };
-        let ConnState::Open(open) = &mut conn.state else {
-            return;
-        };
-        if open.read.gone().is_some() {
-            return;
-        }
-        loop {
-            // During a STARTTLS upgrade only the sends queued before it go out (in plaintext).
-            let allowed = match &open.tls {
-                Tls::Upgrading { plain_sends, .. } => *plain_sends > 0,
-                _ => true,
-            };
-            let room = cap.saturating_sub(open.in_transport);
-            let Some(front) = open.sends.front_mut() else {
-                break;
-            };
-            if !allowed || room == 0 {
-                break;
+    /// Connection `id` and, borrowed apart from it, what the rules of `settle` write to.
+    fn split(&mut self, id: ConnId) -> Option<(&mut Connection, Parts<'_>)> {
+        let Handler {
+            settings,
+            conns,
+            actors,
+            quota_paused,
+            buffered,
+            owned,
+            fx,
+            ..
+        } = self;
+        let conn = conns.get_mut(&id)?;
+        Some((
+            conn,
+            Parts {
+                cfg: settings.config(),
+                actors,
+                quota_paused,
+                buffered,
+                owned,
+                fx,
+            },
+        ))
+    }
+
+    /// Starts or cancels the transport's read of connection `id` as its state asks; forgets a
+    /// paused read of a connection that is gone or no longer open.
+    pub(super) fn update_reading(&mut self, id: ConnId) {
+        match self.split(id) {
+            Some((conn, mut parts)) => update_reading(id, conn, &mut parts),
+            None => {
+                self.quota_paused.remove(&id);
             }
-            let left = front.data.len() - front.offset;
-            let n = left.min(room);
-            let chunk = if front.offset == 0 && n == front.data.len() {
-                std::mem::take(&mut front.data)
-            } else {
-                front.data[front.offset..front.offset + n].to_vec()
-            };
-            front.offset += n;
-            quotas::release(&mut self.buffered, &self.owned, &front.actor, n);
-            open.in_transport += n;
-            open.last_write_progress = now;
-            conn.bytes_out += n as u64;
-            self.fx.command(Command::Write {
-                connection: id,
-                data: chunk,
-            });
-            if n == left {
-                if let Some(done) = open.sends.pop_front() {
-                    let len = done.offset as u64;
-                    self.fx
-                        .complete(&done.actor, done.call, Ok(Reply::Sent(len)));
-                }
-                if let Tls::Upgrading { plain_sends, .. } = &mut open.tls {
-                    *plain_sends = plain_sends.saturating_sub(1);
-                }
-            }
-        }
-        // Past half the write buffer, ask the transport for its reports of bytes written
-        // (it may hold them back until asked), so that room comes back before it runs out.
-        if open.in_transport > cap / 2 && !open.writes_asked {
-            open.writes_asked = true;
-            self.fx.command(Command::ReportWrites { connection: id });
-        }
-        let deadline = (!open.sends.is_empty()).then(|| open.last_write_progress + send_timeout);
-        self.fx.timers.set(TimerKey::Send(id), deadline);
-        if open.write == WriteSide::ShutRequested && open.sends.is_empty() {
-            open.write = WriteSide::Shut;
-            self.fx.command(Command::ShutdownWrite { connection: id });
         }
     }
 
@@ -312,132 +291,240 @@ impl Handler {
             DataMode::Active | DataMode::Credit(_) => true,
         }
     }
+}
 
-    pub(super) fn update_reading(&mut self, id: ConnId) {
-        let watermark = self.cfg().receive_watermark;
-        let max_chunk = self.cfg().max_chunk;
-        let Some(Connection {
-            state: ConnState::Open(open),
-            owner,
-            ..
-        }) = self.conns.get(&id)
-        else {
-            self.quota_paused.remove(&id);
-            return;
-        };
-        let want = Self::wants_read(open) && open.rx.len() < watermark;
-        let request = open.read.request();
-        // A new read may bring no more than the owner's buffered-bytes quota has room for; a
-        // read already out is not cancelled for it.
-        let room = if request == ReadRequest::Idle && want {
-            self.read_room(owner)
-        } else {
-            usize::MAX
-        };
-        if room == 0 {
-            self.fx.probe("read.quota_paused");
-            self.quota_paused.insert(id);
-            return;
+/// What the rules of `settle` write to besides the connection: the handler's parts, borrowed
+/// apart from its connections so that a rule runs on a connection looked up once.
+pub(super) struct Parts<'a> {
+    cfg: &'a Config,
+    actors: &'a BTreeMap<ActorId, Exports>,
+    quota_paused: &'a mut BTreeSet<ConnId>,
+    buffered: &'a mut BTreeMap<ActorId, usize>,
+    owned: &'a BTreeMap<ActorId, usize>,
+    fx: &'a mut Effects,
+}
+
+/// What `deliver` leaves to the caller.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Delivery {
+    Done,
+    /// The stream ended and nobody is told: the connection closes (which needs the whole
+    /// handler).
+    EndsConnection,
+}
+
+/// Completes a waiting `receive` from the buffer, or with the end of the stream.
+fn serve_receive(id: ConnId, conn: &mut Connection, parts: &mut Parts<'_>) {
+    let ConnState::Open(open) = &mut conn.state else {
+        return;
+    };
+    let Some(r) = open.receive.as_ref() else {
+        return;
+    };
+    let result = if !open.rx.is_empty() {
+        let data = open.rx.take(r.max);
+        quotas::release(parts.buffered, parts.owned, &conn.owner, data.len());
+        Ok(Reply::Data(data))
+    } else {
+        match open.end() {
+            Some(EndOfStream::Clean) => Ok(Reply::Data(Vec::new())),
+            Some(EndOfStream::Failed(reason)) => Err(Error::ConnectionFailed {
+                id: id.to_string(),
+                reason,
+            }),
+            None => return,
         }
-        self.quota_paused.remove(&id);
-        let Some(open) = open_mut(&mut self.conns, id) else {
-            return;
+    };
+    if let Some(r) = open.receive.take() {
+        parts.fx.complete(&r.actor, r.call, result);
+        parts.fx.timers.set(TimerKey::Receive(id), None);
+    }
+}
+
+/// Hands the queued sends to the transport as the write buffer has room, completing each
+/// `send` once all of it is handed over; asks for write reports past half the buffer; arms
+/// the send timeout while a send waits; shuts the write side once a requested shutdown has
+/// nothing before it.
+fn pump_sends(now: Instant, id: ConnId, conn: &mut Connection, parts: &mut Parts<'_>) {
+    let cap = parts.cfg.write_buffer;
+    let send_timeout = Config::ms(parts.cfg.send_timeout_ms);
+    let ConnState::Open(open) = &mut conn.state else {
+        return;
+    };
+    if open.read.gone().is_some() {
+        return;
+    }
+    loop {
+        // During a STARTTLS upgrade only the sends queued before it go out (in plaintext).
+        let allowed = match &open.tls {
+            Tls::Upgrading { plain_sends, .. } => *plain_sends > 0,
+            _ => true,
         };
-        match (request, want) {
-            (ReadRequest::Idle, true) => {
-                let reading = open.read.with_request(ReadRequest::InFlight);
-                self.fx.set_read(id, &mut open.read, reading);
-                // Never more than the watermark buffered.
-                let max = max_chunk.min(watermark - open.rx.len()).min(room);
-                self.fx.command(Command::Read {
-                    connection: id,
-                    max,
-                });
+        let room = cap.saturating_sub(open.in_transport);
+        let Some(front) = open.sends.front_mut() else {
+            break;
+        };
+        if !allowed || room == 0 {
+            break;
+        }
+        let left = front.data.len() - front.offset;
+        let n = left.min(room);
+        let chunk = if front.offset == 0 && n == front.data.len() {
+            std::mem::take(&mut front.data)
+        } else {
+            front.data[front.offset..front.offset + n].to_vec()
+        };
+        front.offset += n;
+        quotas::release(parts.buffered, parts.owned, &front.actor, n);
+        open.in_transport += n;
+        open.last_write_progress = now;
+        conn.bytes_out += n as u64;
+        parts.fx.command(Command::Write {
+            connection: id,
+            data: chunk,
+        });
+        if n == left {
+            if let Some(done) = open.sends.pop_front() {
+                let len = done.offset as u64;
+                parts
+                    .fx
+                    .complete(&done.actor, done.call, Ok(Reply::Sent(len)));
             }
-            (ReadRequest::InFlight, false) => {
-                self.fx.probe("read.cancelled");
-                let cancelling = open.read.with_request(ReadRequest::Cancelling);
-                self.fx.set_read(id, &mut open.read, cancelling);
-                self.fx.command(Command::CancelRead { connection: id });
+            if let Tls::Upgrading { plain_sends, .. } = &mut open.tls {
+                *plain_sends = plain_sends.saturating_sub(1);
             }
-            _ => {}
         }
     }
+    // Past half the write buffer, ask the transport for its reports of bytes written
+    // (it may hold them back until asked), so that room comes back before it runs out.
+    if open.in_transport > cap / 2 && !open.writes_asked {
+        open.writes_asked = true;
+        parts.fx.command(Command::ReportWrites { connection: id });
+    }
+    let deadline = (!open.sends.is_empty()).then(|| open.last_write_progress + send_timeout);
+    parts.fx.timers.set(TimerKey::Send(id), deadline);
+    if open.write == WriteSide::ShutRequested && open.sends.is_empty() {
+        open.write = WriteSide::Shut;
+        parts.fx.command(Command::ShutdownWrite { connection: id });
+    }
+}
 
-    /// Push delivery: one `on-data` at a time, in byte order; then the end of stream.
-    pub(super) fn deliver(&mut self, now: Instant, id: ConnId) {
-        let max_chunk = self.cfg().max_chunk;
-        let Some(conn) = self.conns.get_mut(&id) else {
-            return;
-        };
-        let ConnState::Open(open) = &mut conn.state else {
-            return;
-        };
-        if open.delivering.is_some() || !open.mode.pushes() {
-            return;
-        }
-        let exports = self.actors.get(&conn.owner).copied().unwrap_or_default();
-        if !open.rx.is_empty() {
-            if !exports.on_data {
-                return;
-            }
-            let data = open.rx.take(max_chunk);
-            quotas::release(&mut self.buffered, &self.owned, &conn.owner, data.len());
-            let (to, to_passive) = match open.mode {
-                // `once` turns passive as the chunk is handed over.
-                DataMode::Once => (DataMode::Passive, false),
-                // The last credit: passive, and EXT `on-passive`.
-                DataMode::Credit(1) => (DataMode::Passive, true),
-                // A credit count goes down by one per chunk.
-                DataMode::Credit(n) => (DataMode::Credit(n - 1), false),
-                other => (other, false),
-            };
-            self.fx.set_mode(id, &mut open.mode, to);
-            conn.chunks_delivered += 1;
-            let cb = Callback::OnData {
-                connection: id.to_string(),
-                data,
-            };
-            open.delivering =
-                Some(
-                    self.fx
-                        .callback(&conn.owner, id, conn.epoch, CallbackKind::OnData, cb),
-                );
-            if to_passive && exports.on_passive {
-                let cb = Callback::OnPassive {
-                    connection: id.to_string(),
-                };
-                self.fx
-                    .callback(&conn.owner, id, conn.epoch, CallbackKind::Notify, cb);
-            }
-            return;
-        }
-        if open.close_notice != CloseNotice::None {
-            return;
-        }
-        let Some(end) = open.end() else {
-            return;
-        };
-        let (clean, reason) = (end == EndOfStream::Clean, end.reason());
-        if exports.on_close {
-            open.close_notice = CloseNotice::Sent;
-            let cb = Callback::OnClose {
-                connection: id.to_string(),
-                reason,
-            };
-            self.fx.callback(
-                &conn.owner,
-                id,
-                conn.epoch,
-                CallbackKind::OnClose { clean },
-                cb,
-            );
-        } else if clean && self.settings.config().keep_open_on_peer_close {
-            open.close_notice = CloseNotice::Done;
-        } else {
-            self.end_connection(now, id, Ending::Graceful, |id| {
-                Error::Closed(id.to_string())
+/// Starts the transport's read when the actor wants bytes (and its buffered-bytes quota has
+/// room: else the read waits in `quota_paused`), cancels one it no longer wants.
+fn update_reading(id: ConnId, conn: &mut Connection, parts: &mut Parts<'_>) {
+    let watermark = parts.cfg.receive_watermark;
+    let max_chunk = parts.cfg.max_chunk;
+    let ConnState::Open(open) = &mut conn.state else {
+        parts.quota_paused.remove(&id);
+        return;
+    };
+    let want = Handler::wants_read(open) && open.rx.len() < watermark;
+    let request = open.read.request();
+    // A new read may bring no more than the owner's buffered-bytes quota has room for; a
+    // read already out is not cancelled for it.
+    let room = if request == ReadRequest::Idle && want {
+        quotas::read_room(parts.cfg, parts.buffered, &conn.owner)
+    } else {
+        usize::MAX
+    };
+    if room == 0 {
+        parts.fx.probe("read.quota_paused");
+        parts.quota_paused.insert(id);
+        return;
+    }
+    parts.quota_paused.remove(&id);
+    match (request, want) {
+        (ReadRequest::Idle, true) => {
+            let reading = open.read.with_request(ReadRequest::InFlight);
+            parts.fx.set_read(id, &mut open.read, reading);
+            // Never more than the watermark buffered.
+            let max = max_chunk.min(watermark - open.rx.len()).min(room);
+            parts.fx.command(Command::Read {
+                connection: id,
+                max,
             });
         }
+        (ReadRequest::InFlight, false) => {
+            parts.fx.probe("read.cancelled");
+            let cancelling = open.read.with_request(ReadRequest::Cancelling);
+            parts.fx.set_read(id, &mut open.read, cancelling);
+            parts.fx.command(Command::CancelRead { connection: id });
+        }
+        _ => {}
     }
+}
+
+/// Push delivery: one `on-data` at a time, in byte order; then the end of stream.
+fn deliver(id: ConnId, conn: &mut Connection, parts: &mut Parts<'_>) -> Delivery {
+    let max_chunk = parts.cfg.max_chunk;
+    let ConnState::Open(open) = &mut conn.state else {
+        return Delivery::Done;
+    };
+    if open.delivering.is_some() || !open.mode.pushes() {
+        return Delivery::Done;
+    }
+    let exports = parts.actors.get(&conn.owner).copied().unwrap_or_default();
+    if !open.rx.is_empty() {
+        if !exports.on_data {
+            return Delivery::Done;
+        }
+        let data = open.rx.take(max_chunk);
+        quotas::release(parts.buffered, parts.owned, &conn.owner, data.len());
+        let (to, to_passive) = match open.mode {
+            // `once` turns passive as the chunk is handed over.
+            DataMode::Once => (DataMode::Passive, false),
+            // The last credit: passive, and EXT `on-passive`.
+            DataMode::Credit(1) => (DataMode::Passive, true),
+            // A credit count goes down by one per chunk.
+            DataMode::Credit(n) => (DataMode::Credit(n - 1), false),
+            other => (other, false),
+        };
+        parts.fx.set_mode(id, &mut open.mode, to);
+        conn.chunks_delivered += 1;
+        let cb = Callback::OnData {
+            connection: id.to_string(),
+            data,
+        };
+        open.delivering =
+            Some(
+                parts
+                    .fx
+                    .callback(&conn.owner, id, conn.epoch, CallbackKind::OnData, cb),
+            );
+        if to_passive && exports.on_passive {
+            let cb = Callback::OnPassive {
+                connection: id.to_string(),
+            };
+            parts
+                .fx
+                .callback(&conn.owner, id, conn.epoch, CallbackKind::Notify, cb);
+        }
+        return Delivery::Done;
+    }
+    if open.close_notice != CloseNotice::None {
+        return Delivery::Done;
+    }
+    let Some(end) = open.end() else {
+        return Delivery::Done;
+    };
+    let (clean, reason) = (end == EndOfStream::Clean, end.reason());
+    if exports.on_close {
+        open.close_notice = CloseNotice::Sent;
+        let cb = Callback::OnClose {
+            connection: id.to_string(),
+            reason,
+        };
+        parts.fx.callback(
+            &conn.owner,
+            id,
+            conn.epoch,
+            CallbackKind::OnClose { clean },
+            cb,
+        );
+    } else if clean && parts.cfg.keep_open_on_peer_close {
+        open.close_notice = CloseNotice::Done;
+    } else {
+        return Delivery::EndsConnection;
+    }
+    Delivery::Done
 }

@@ -59,6 +59,19 @@ pub(super) fn release(
     }
 }
 
+/// How many bytes a new read on a connection of `actor` may ask for (`usize::MAX` without
+/// the quota).
+pub(super) fn read_room(
+    cfg: &Config,
+    buffered: &BTreeMap<ActorId, usize>,
+    actor: &ActorId,
+) -> usize {
+    match cfg.max_buffered_bytes_per_actor {
+        Some(max) => max.saturating_sub(buffered.get(actor).copied().unwrap_or(0)),
+        None => usize::MAX,
+    }
+}
+
 /// `actor` owns one connection less; with its last one goes its bytes entry if at zero.
 pub(super) fn disown(
     owned: &mut BTreeMap<ActorId, usize>,
@@ -185,15 +198,6 @@ impl Handler {
             });
         }
         Ok(())
-    }
-
-    /// How many bytes a new read on a connection of `actor` may ask for (`usize::MAX` without
-    /// the quota).
-    pub(super) fn read_room(&self, actor: &ActorId) -> usize {
-        match self.cfg().max_buffered_bytes_per_actor {
-            Some(max) => max.saturating_sub(self.buffered_of(actor)),
-            None => usize::MAX,
-        }
     }
 
     /// Tries again the reads paused by the buffered-bytes quota. Called at the end of every
