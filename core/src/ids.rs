@@ -90,8 +90,33 @@ impl ObjectId {
 /// owner of every connection, call and callback, and a clone is a reference count, not an
 /// allocation (a round trip of an echo names its actor about five times). Compared, ordered,
 /// hashed, printed and serialized as the name itself.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Debug, Clone, Hash)]
 pub struct ActorId(Arc<str>);
+
+// The same name is usually the same allocation (the runtime's id, cloned): compared by
+// pointer first, by content otherwise.
+impl PartialEq for ActorId {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0) || self.0 == other.0
+    }
+}
+
+impl Eq for ActorId {}
+
+impl Ord for ActorId {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        if Arc::ptr_eq(&self.0, &other.0) {
+            return std::cmp::Ordering::Equal;
+        }
+        self.0.cmp(&other.0)
+    }
+}
+
+impl PartialOrd for ActorId {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
 
 impl ActorId {
     /// An actor id from its name.
@@ -196,5 +221,28 @@ mod tests {
                 Ok(ObjectId::Connection(ConnId(n)))
             );
         }
+    }
+
+    #[test]
+    fn actor_ids_compare_order_and_serialize_as_their_names() {
+        use std::cmp::Ordering;
+        let a = ActorId::new("alpha");
+        let a_again = ActorId::new(String::from("alpha"));
+        let b = ActorId::new("beta");
+        // A clone and another allocation of the same name are the same actor.
+        assert_eq!(a, a.clone());
+        assert_eq!(a, a_again);
+        assert_eq!(a.cmp(&a_again), Ordering::Equal);
+        assert_ne!(a, b);
+        assert_eq!(a.cmp(&b), Ordering::Less);
+        assert_eq!(b.cmp(&a_again), Ordering::Greater);
+        let names: std::collections::BTreeSet<ActorId> =
+            [b.clone(), a.clone(), a_again.clone()].into_iter().collect();
+        assert_eq!(names.into_iter().collect::<Vec<_>>(), vec![a.clone(), b]);
+        assert_eq!(a.to_string(), "alpha");
+        assert_eq!(format!("{a:?}"), "ActorId(\"alpha\")");
+        let json = serde_json::to_string(&a).expect("serializes");
+        assert_eq!(json, "\"alpha\"");
+        assert_eq!(serde_json::from_str::<ActorId>(&json).ok(), Some(a_again));
     }
 }
