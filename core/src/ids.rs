@@ -90,7 +90,7 @@ impl ObjectId {
 /// owner of every connection, call and callback, and a clone is a reference count, not an
 /// allocation (a round trip of an echo names its actor about five times). Compared, ordered,
 /// hashed, printed and serialized as the name itself.
-#[derive(Debug, Clone, Hash)]
+#[derive(Debug, Clone)]
 pub struct ActorId(Arc<str>);
 
 // The same name is usually the same allocation (the runtime's id, cloned): compared by
@@ -102,6 +102,12 @@ impl PartialEq for ActorId {
 }
 
 impl Eq for ActorId {}
+
+impl std::hash::Hash for ActorId {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.0.hash(state);
+    }
+}
 
 impl Ord for ActorId {
     fn cmp(&self, other: &Self) -> std::cmp::Ordering {
@@ -236,9 +242,12 @@ mod tests {
         assert_ne!(a, b);
         assert_eq!(a.cmp(&b), Ordering::Less);
         assert_eq!(b.cmp(&a_again), Ordering::Greater);
-        let names: std::collections::BTreeSet<ActorId> =
-            [b.clone(), a.clone(), a_again.clone()].into_iter().collect();
+        let names: std::collections::BTreeSet<ActorId> = [b.clone(), a.clone(), a_again.clone()]
+            .into_iter()
+            .collect();
         assert_eq!(names.into_iter().collect::<Vec<_>>(), vec![a.clone(), b]);
+        let hashed: std::collections::HashSet<ActorId> = [a.clone()].into_iter().collect();
+        assert!(hashed.contains(&a_again) && !hashed.contains(&ActorId::new("beta")));
         assert_eq!(a.to_string(), "alpha");
         assert_eq!(format!("{a:?}"), "ActorId(\"alpha\")");
         let json = serde_json::to_string(&a).expect("serializes");

@@ -515,9 +515,10 @@ impl<N: Network> ConnTask<N> {
         if self.closing != Closing::Draining {
             return false;
         }
-        let mut scratch = [0u8; DRAIN_CHUNK];
+        // Not zeroed: the bytes are discarded, and every closing connection drains.
+        let mut scratch = [std::mem::MaybeUninit::<u8>::uninit(); DRAIN_CHUNK];
         loop {
-            let mut buf = ReadBuf::new(&mut scratch);
+            let mut buf = ReadBuf::uninit(&mut scratch);
             match self.link.poll_read_raw(cx, &mut buf) {
                 Poll::Pending => return false,
                 Poll::Ready(Ok(())) if !buf.filled().is_empty() => {}
