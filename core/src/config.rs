@@ -75,11 +75,13 @@ pub struct Config {
     pub connect_timeout_ms: u64,
     /// TLS handshake timeout.
     pub handshake_timeout_ms: u64,
-    /// How long a `send` may make no progress before the connection is closed.
+    /// How long a `send` may make no progress before the connection is closed; also how long
+    /// a graceful close may take to write out what the actor sent before it.
     pub send_timeout_ms: u64,
     /// How long a connection may stay pending.
     pub pending_timeout_ms: u64,
-    /// How long a gracefully closed connection drains unread input before it is released.
+    /// How long a gracefully closed connection drains unread input before it is released,
+    /// counted from the end of its flush (everything sent, FIN out).
     pub linger_ms: u64,
     /// First accept back-off after an accept error; doubles up to `accept_backoff_max_ms`.
     pub accept_backoff_ms: u64,

@@ -130,8 +130,9 @@ pub enum Command {
         option: SocketOption,
     },
     /// Graceful close: stop reading for the actor, flush queued writes, TLS close_notify,
-    /// FIN, then read and discard until the peer's EOF and report `Drained`. Not terminal:
-    /// the core follows with `Release` (after `Drained` or the linger deadline).
+    /// FIN, and report `Flushed`; then read and discard until the peer's EOF and report
+    /// `Drained`. Not terminal: the core follows with `Release` (after `Drained`, or at the
+    /// deadline: `send_timeout_ms` for the flush, then `linger_ms` for the drain).
     Close {
         /// The connection.
         connection: ConnId,
@@ -244,6 +245,11 @@ pub enum IoEvent {
     WriteFailed {
         connection: ConnId,
         end: StreamEnd,
+    },
+    /// After `Close`: every write queued before it reached the socket (or writing failed, so
+    /// nothing more will), and the write side is shut; the drain begins.
+    Flushed {
+        connection: ConnId,
     },
     /// After `Close`: the peer's EOF (or an error) was seen; the socket may be released.
     Drained {

@@ -314,6 +314,15 @@ impl PendingSend {
     }
 }
 
+/// A gracefully closed connection the transport still holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Closing {
+    /// Writing out what the actor sent, then TLS close_notify and FIN (until `Flushed`).
+    Flushing,
+    /// Reading and discarding input until the peer's end (until `Drained`).
+    Draining,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum WriteSide {
     Open,

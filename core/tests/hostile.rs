@@ -150,6 +150,8 @@ fn rogue_event() -> impl Strategy<Value = IoEvent> {
             .prop_map(|(connection, bytes)| IoEvent::Wrote { connection, bytes }),
         (conn.clone(), end())
             .prop_map(|(connection, end)| IoEvent::WriteFailed { connection, end }),
+        conn.clone()
+            .prop_map(|connection| IoEvent::Flushed { connection }),
         conn.prop_map(|connection| IoEvent::Drained { connection }),
     ]
 }

@@ -527,8 +527,10 @@ struct Wire {
     asked: bool,
     /// `WriteFailed` was reported.
     write_failed: bool,
-    /// `Close` came: the transport drains until the peer's end, then reports `Drained`.
+    /// `Close` came: the transport reports `Flushed` (this one writes at once), drains until
+    /// the peer's end, then reports `Drained`.
     closing: bool,
+    flushed: bool,
     drained: bool,
     /// `Release` / `Abort` commands received (must end as exactly one).
     terminal: usize,
@@ -550,6 +552,7 @@ impl Wire {
             asked: false,
             write_failed: false,
             closing: false,
+            flushed: false,
             drained: false,
             terminal: 0,
         }
@@ -1048,6 +1051,12 @@ impl Sut {
                 self.io(IoEvent::Wrote { connection, bytes });
                 progress = true;
             }
+        }
+        let w = &mut self.wires[peer];
+        if w.live() && w.closing && !w.flushed {
+            w.flushed = true;
+            self.io(IoEvent::Flushed { connection });
+            progress = true;
         }
         let w = &mut self.wires[peer];
         if w.live() && w.closing && w.end.is_some() && !w.drained {

@@ -68,6 +68,17 @@ const REGRESSIONS: &[(&str, u64, &str)] = &[
         1_000_182,
         "calls pending across a crash of the driver's host",
     ),
+    // A graceful close released the socket at the linger deadline counted from the close,
+    // while stalls and short writes still held the end of the echo in the transport: the
+    // peer lost bytes the actor had been told were sent (`core/tests/states/closing.rs`,
+    // `a_slow_flush_is_not_cut_at_the_linger_deadline_but_at_the_send_timeout`;
+    // `transport-tokio/tests/connections.rs`,
+    // `a_close_is_not_cut_at_the_linger_deadline_while_a_slow_peer_still_reads`).
+    (
+        "wasm",
+        1_336,
+        "linger counted from the close, not from the flush",
+    ),
 ];
 
 #[test]

@@ -258,7 +258,7 @@ impl<N: Network> ConnTask<N> {
                 self.closing = Closing::Flushing;
                 if self.write_failed {
                     self.writes.clear();
-                    self.closing = Closing::Draining;
+                    self.flushed_for_close();
                 } else {
                     self.writes.push_back(Outgoing::Shutdown);
                 }
@@ -392,7 +392,7 @@ impl<N: Network> ConnTask<N> {
                     end,
                 });
             }
-            Closing::Flushing => self.closing = Closing::Draining,
+            Closing::Flushing => self.flushed_for_close(),
             Closing::Draining | Closing::Drained => {}
         }
     }
@@ -467,10 +467,19 @@ impl<N: Network> ConnTask<N> {
             progress = true;
         }
         if self.closing == Closing::Flushing && self.writes.is_empty() && self.unreported == 0 {
-            self.closing = Closing::Draining;
+            self.flushed_for_close();
             progress = true;
         }
         progress
+    }
+
+    /// A closed connection wrote all it will (or writing failed): the core starts the
+    /// linger now (until then it gives the flush `send_timeout_ms`), and the drain begins.
+    fn flushed_for_close(&mut self) {
+        self.closing = Closing::Draining;
+        self.report(IoEvent::Flushed {
+            connection: self.id,
+        });
     }
 
     fn behind_handshake(&self) -> bool {

@@ -84,7 +84,9 @@ pub struct ConnectionMemory {
     pub buffered: usize,
     /// Size of the transport's buffer for the outstanding read (0 when none).
     pub reading: usize,
-    /// The highest `buffered + reading` seen since the connection opened.
+    /// The highest `buffered + reading` since the connection opened: taken as each read is
+    /// asked for, when the two are at their sum's peak (a read's bytes move into the buffer,
+    /// and the buffer only grows by them).
     pub max_held: usize,
 }
 

@@ -12,6 +12,20 @@ impl Handler {
         }
     }
 
+    /// The transport flushed a closed connection: what the actor sent is out, and its input
+    /// drains for at most `linger_ms` from now (once: a repeated report moves nothing).
+    pub(super) fn on_flushed(&mut self, now: Instant, connection: ConnId) {
+        let linger = Config::ms(self.cfg().linger_ms);
+        if let Some(phase) = self.closing.get_mut(&connection)
+            && *phase == Closing::Flushing
+        {
+            *phase = Closing::Draining;
+            self.fx
+                .timers
+                .set(TimerKey::Linger(connection), Some(now + linger));
+        }
+    }
+
     pub(super) fn on_drained(&mut self, connection: ConnId) {
         if self.closing.remove(&connection).is_some() {
             self.fx.timers.set(TimerKey::Linger(connection), None);
@@ -122,7 +136,9 @@ impl Handler {
         ending: Ending,
         err: impl Fn(ConnId) -> Error,
     ) {
-        let linger = Config::ms(self.cfg().linger_ms);
+        // The bytes the actor was told were sent still go out: a close gives them as long as
+        // a stalled send would have had, and only then the linger (see `on_flushed`).
+        let flush = Config::ms(self.cfg().send_timeout_ms);
         let Some(conn) = self.conns.get_mut(&id) else {
             return;
         };
@@ -177,8 +193,8 @@ impl Handler {
             Ending::Abort => self.fx.command(Command::Abort { connection: id }),
             Ending::Graceful => {
                 self.fx.command(Command::Close { connection: id });
-                self.closing.insert(id, ());
-                self.fx.timers.set(TimerKey::Linger(id), Some(now + linger));
+                self.closing.insert(id, Closing::Flushing);
+                self.fx.timers.set(TimerKey::Linger(id), Some(now + flush));
             }
         }
     }

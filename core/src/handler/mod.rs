@@ -151,8 +151,9 @@ pub struct Handler {
     actors: BTreeMap<ActorId, Exports>,
     listeners: BTreeMap<ListenerId, Listener>,
     conns: BTreeMap<ConnId, Connection>,
-    /// Closed gracefully, draining until `Drained` or the linger deadline.
-    closing: BTreeMap<ConnId, ()>,
+    /// Closed gracefully: flushing what the actor sent (until `Flushed` or `send_timeout_ms`),
+    /// then draining input (until `Drained` or `linger_ms`).
+    closing: BTreeMap<ConnId, Closing>,
     resolutions: BTreeMap<ResolveId, Resolution>,
     /// Accepted connections in their implicit TLS handshake, oldest first.
     handshakes: Handshakes,
@@ -553,6 +554,7 @@ impl Handler {
             IoEvent::ReadCancelled { connection } => self.on_read_cancelled(now, connection),
             IoEvent::Wrote { connection, bytes } => self.on_wrote(now, connection, bytes),
             IoEvent::WriteFailed { connection, end } => self.on_write_failed(now, connection, end),
+            IoEvent::Flushed { connection } => self.on_flushed(now, connection),
             IoEvent::Drained { connection } => self.on_drained(connection),
         }
         self.resume_paused_reads();

@@ -313,7 +313,11 @@ impl Rig {
                 connection,
                 bytes: data.len(),
             }),
-            Command::Close { connection } => Some(IoEvent::Drained { connection }),
+            Command::Close { connection } => {
+                // Flushed at once, then drained.
+                self.input(Input::Io(IoEvent::Flushed { connection }))?;
+                Some(IoEvent::Drained { connection })
+            }
             Command::CancelAccept { listener } => Some(IoEvent::AcceptCancelled { listener }),
             Command::Accept { .. }
             | Command::Read { .. }
@@ -796,7 +800,7 @@ impl Choices<'_> {
         let conn = ConnId(self.number());
         let connection = conn;
         let listener = ListenerId(self.number());
-        match self.below(17) {
+        match self.below(18) {
             0 => IoEvent::Resolved {
                 id: ResolveId(self.number()),
                 result: match self.below(3) {
@@ -870,6 +874,7 @@ impl Choices<'_> {
                 connection,
                 end: self.end(),
             },
+            15 => IoEvent::Flushed { connection },
             _ => IoEvent::Drained { connection },
         }
     }

@@ -22,9 +22,11 @@ use theater_tcp_test_support::Pattern;
 use theater_tcp_tokio::{ActorHandle, CallbackEvent, Caller, Network};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
-/// How long [`crate::oracle::no_leaks`] may wait after the actors stopped: the default close
-/// linger (2 s) plus latency and held messages.
-pub(crate) const LEAK_WAIT: Duration = Duration::from_secs(10);
+/// How long [`crate::oracle::no_leaks`] may wait after the actors stopped: a closed
+/// connection may take the default `send_timeout_ms` (30 s) to flush to a peer that stopped
+/// reading (a cut stream), then the default linger (2 s) to drain, plus latency and held
+/// messages. The oracle returns as soon as everything is gone.
+pub(crate) const LEAK_WAIT: Duration = Duration::from_secs(40);
 
 /// How long a connection is watched for callbacks that must not come.
 pub(crate) const QUIET: Duration = Duration::from_millis(500);
