@@ -250,7 +250,7 @@ mod tests {
         assert!(hashed.contains(&a_again) && !hashed.contains(&ActorId::new("beta")));
         assert_eq!(a.to_string(), "alpha");
         assert_eq!(format!("{a:?}"), "ActorId(\"alpha\")");
-        let json = serde_json::to_string(&a).expect("serializes");
+        let json = serde_json::to_string(&a).unwrap_or_default();
         assert_eq!(json, "\"alpha\"");
         assert_eq!(serde_json::from_str::<ActorId>(&json).ok(), Some(a_again));
     }

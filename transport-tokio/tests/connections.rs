@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 mod support;
-use support::{guard, listen, ok, read_slowly, start_on as start};
+use support::{accept_send_all_then_close, guard, listen, ok, read_slowly, start_on as start};
 use theater_tcp_core::{Callback, Config, Error, Exports};
 use theater_tcp_test_support::Pattern;
 use theater_tcp_tokio::{ActorHandle, NetListener, Network, TokioNetwork};
@@ -469,16 +469,8 @@ async fn a_close_right_after_a_large_send_delivers_every_byte_then_fin() {
     let actor = driver.actor("a", Exports::default());
     let (listener, addr) = listen(&actor).await;
     let peer = tokio::spawn(async move { read_slowly(TcpStream::connect(addr).await?).await });
-    let conn = ok("accept", guard("accept", actor.accept(&listener)).await);
-    ok("activate", actor.activate(&conn).await);
     let data: Vec<u8> = (0..TOTAL).map(|i| (i * 7 % 253) as u8).collect();
-    for piece in data.chunks(256 * 1024) {
-        ok(
-            "send",
-            guard("send", actor.send(&conn, piece.to_vec())).await,
-        );
-    }
-    ok("close", actor.close(&conn).await);
+    accept_send_all_then_close(&actor, &listener, &data).await;
     let got = ok("peer", ok("join", guard("peer", peer).await));
     assert_eq!(got.len(), TOTAL);
     assert!(got == data, "the stream differs");
@@ -513,16 +505,8 @@ async fn a_close_is_not_cut_at_the_linger_deadline_while_a_slow_peer_still_reads
             }
         }
     });
-    let conn = ok("accept", guard("accept", actor.accept(&listener)).await);
-    ok("activate", actor.activate(&conn).await);
     let data: Vec<u8> = (0..TOTAL).map(|i| (i * 13 % 251) as u8).collect();
-    for piece in data.chunks(256 * 1024) {
-        ok(
-            "send",
-            guard("send", actor.send(&conn, piece.to_vec())).await,
-        );
-    }
-    ok("close", actor.close(&conn).await);
+    accept_send_all_then_close(&actor, &listener, &data).await;
     let got = ok("peer", ok("join", guard("peer", peer).await));
     assert_eq!(got.len(), TOTAL, "bytes lost after a successful send");
     assert!(got == data, "the stream differs");

@@ -13,7 +13,9 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 mod support;
-use support::{guard, listen, ok, read_slowly, start_on, strict_connector};
+use support::{
+    accept_send_all_then_close, guard, listen, ok, read_slowly, start_on, strict_connector,
+};
 use theater_tcp_core::{Callback, ClientTls, Config, Error, Exports, ServerTls};
 use theater_tcp_tokio::{
     ActorHandle, CallbackEvent, Driver, DriverHandle, StartError, TokioNetwork, provider,
@@ -660,16 +662,8 @@ async fn a_close_right_after_a_large_send_delivers_every_byte_over_tls() {
         let tls = connector.connect(localhost(), tcp).await?;
         read_slowly(tls).await
     });
-    let conn = ok("accept", guard("accept", actor.accept(&listener)).await);
-    ok("activate", actor.activate(&conn).await);
     let data: Vec<u8> = (0..TOTAL).map(|i| (i * 13 % 251) as u8).collect();
-    for piece in data.chunks(256 * 1024) {
-        ok(
-            "send",
-            guard("send", actor.send(&conn, piece.to_vec())).await,
-        );
-    }
-    ok("close", actor.close(&conn).await);
+    accept_send_all_then_close(&actor, &listener, &data).await;
     let got = ok(
         "peer (close_notify expected)",
         ok("join", guard("peer", peer).await),

@@ -39,6 +39,21 @@ pub async fn listen(actor: &ActorHandle) -> (String, SocketAddr) {
     (listener, ok("address", local.parse()))
 }
 
+/// Accepts the next connection on `listener`, activates it, sends `data` in 256 KiB pieces
+/// (each `send` returning once the transport took it), then closes it: what a peer reading the
+/// stream must get whole, then the end of it.
+pub async fn accept_send_all_then_close(actor: &ActorHandle, listener: &str, data: &[u8]) {
+    let conn = ok("accept", guard("accept", actor.accept(listener)).await);
+    ok("activate", actor.activate(&conn).await);
+    for piece in data.chunks(256 * 1024) {
+        ok(
+            "send",
+            guard("send", actor.send(&conn, piece.to_vec())).await,
+        );
+    }
+    ok("close", actor.close(&conn).await);
+}
+
 /// Reads `stream` to its end, a chunk per millisecond at most: a slow reader, so that what is
 /// sent before a close is still queued when the close comes.
 pub async fn read_slowly(
