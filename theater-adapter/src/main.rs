@@ -184,7 +184,14 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
     tracing::info!(actors = ?host.actor_ids(), "serving");
     println!("listening on {address}");
     let _ = std::io::stdout().flush();
+    let serving = std::time::Instant::now();
     stop.wait().await;
+    // How the driver's one lock was used (BENCHMARKS.md, "The driver's lock").
+    let lock = host.driver().stats().await.lock;
+    tracing::info!(
+        "driver lock over {:.3} s of serving: {lock}",
+        serving.elapsed().as_secs_f64()
+    );
     tracing::info!("stopping");
     host.shutdown().await;
     Ok(())

@@ -15,7 +15,7 @@
 
 use crate::conn::ConnTask;
 use crate::handle::{
-    CallbackEvent, ConnectionMemory, Core, DriverHandle, DriverStats, Request, Route,
+    CallbackEvent, ConnectionMemory, Core, DriverHandle, DriverStats, LockStats, Request, Route,
 };
 use crate::mailbox::{self, Poster};
 use crate::network::{NetListener, NetStream, Network};
@@ -24,7 +24,7 @@ use crate::tls::{TlsConfigError, TlsContext};
 use std::collections::BTreeMap;
 use std::convert::Infallible;
 use std::fmt;
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::{Arc, Mutex, TryLockError, Weak};
 use std::time::Duration;
 use theater_tcp_core::{
     ActorId, CallId, Command, Config, ConfigError, ConnId, Error, Handler, Input, Instant, IoEvent,
@@ -133,6 +133,7 @@ impl Driver {
                 calls: BTreeMap::new(),
                 actors: BTreeMap::new(),
                 undeliverable: Vec::new(),
+                lock_stats: LockStats::default(),
                 observer: options.observer,
                 armed: None,
                 stopped: false,
@@ -176,7 +177,17 @@ impl<N: Network> Shared<N> {
     /// once.
     fn with<R>(&self, f: impl FnOnce(&mut State<N>) -> R) -> Option<R> {
         let _context = self.runtime.enter();
-        let mut state = match self.state.lock() {
+        // Tried first, so that a wait is counted (and only a wait is timed): `LockStats`.
+        let (locked, waited) = match self.state.try_lock() {
+            Ok(state) => (Ok(state), None),
+            Err(TryLockError::Poisoned(poisoned)) => (Err(poisoned), None),
+            Err(TryLockError::WouldBlock) => {
+                let start = std::time::Instant::now();
+                let locked = self.state.lock();
+                (locked, Some(start.elapsed()))
+            }
+        };
+        let mut state = match locked {
             Ok(state) => state,
             Err(poisoned) => {
                 let mut state = poisoned.into_inner();
@@ -189,6 +200,7 @@ impl<N: Network> Shared<N> {
         if state.stopped {
             return None;
         }
+        let held_from = state.lock_stats.acquired(waited);
         let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             let result = f(&mut state);
             state.drain();
@@ -209,6 +221,7 @@ impl<N: Network> Shared<N> {
             (None, _) => false,
         };
         let undeliverable = std::mem::take(&mut state.undeliverable);
+        state.lock_stats.released(held_from);
         drop(state);
         // Each reports its callback failed: a request of its own, now that the lock is free.
         drop(undeliverable);
@@ -323,6 +336,8 @@ struct State<N: Network> {
     actors: BTreeMap<ActorId, UnboundedSender<CallbackEvent>>,
     /// Callback events whose actor is gone, dropped once the lock is released (see `Shared`).
     undeliverable: Vec<CallbackEvent>,
+    /// How this state's lock has been used (kept under it, so counting costs nothing).
+    lock_stats: LockStats,
     observer: Option<Observer>,
     /// The core deadline the driver task sleeps until.
     armed: Option<Instant>,
@@ -456,6 +471,7 @@ impl<N: Network> State<N> {
                 let _ = reply.send(DriverStats {
                     census: self.handler.census(),
                     connections,
+                    lock: self.lock_stats,
                 });
             }
         }

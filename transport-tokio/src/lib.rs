@@ -26,6 +26,8 @@ mod tls;
 mod tls_socket;
 
 pub use driver::{Driver, DriverOptions, Observed, Observer, StartError};
-pub use handle::{ActorHandle, CallbackEvent, Caller, ConnectionMemory, DriverHandle, DriverStats};
+pub use handle::{
+    ActorHandle, CallbackEvent, Caller, ConnectionMemory, DriverHandle, DriverStats, LockStats,
+};
 pub use network::{NetListener, NetStream, Network, TokioNetwork};
 pub use tls::{TlsConfigError, TlsContext, provider};

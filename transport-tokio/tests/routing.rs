@@ -178,3 +178,60 @@ async fn a_panic_inside_the_lock_stops_the_driver_and_fails_every_waiting_call()
     );
     assert_eq!(actor.listen("127.0.0.1:0").await, Err(stopped()));
 }
+
+/// The driver counts how its one lock is used: every input is one acquisition, one in
+/// `LockStats::SAMPLE` is timed while held, and only an acquisition that waited is timed while
+/// waiting. Actors on two workers call at once; whether they meet at the lock depends on the
+/// scheduler, so what is checked is what holds either way.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_driver_counts_its_lock_acquisitions_waits_and_sampled_hold_times() {
+    let driver = start_on(Config::default(), TokioNetwork);
+    let before = driver.stats().await.lock;
+    assert!(
+        before.acquisitions >= 1,
+        "the stats request itself: {before:?}"
+    );
+    const ACTORS: usize = 4;
+    const CALLS: u64 = 500;
+    let mut tasks = Vec::new();
+    for i in 0..ACTORS {
+        let actor = driver.actor(format!("caller-{i}").as_str(), Exports::default());
+        tasks.push(tokio::spawn(async move {
+            let (listener, _) = listen(&actor).await;
+            for _ in 0..CALLS {
+                ok("local-address", actor.local_address(&listener).await);
+            }
+        }));
+    }
+    for task in tasks {
+        ok("caller", task.await);
+    }
+    let stats = driver.stats().await.lock;
+    let calls = ACTORS as u64 * (CALLS + 2);
+    assert!(
+        stats.acquisitions >= before.acquisitions + calls,
+        "each call takes the lock at least once: {stats:?}"
+    );
+    // Every acquisition before this one was released, and each SAMPLE-th was timed.
+    assert_eq!(
+        stats.sampled,
+        (stats.acquisitions - 1) / theater_tcp_tokio::LockStats::SAMPLE,
+        "{stats:?}"
+    );
+    assert!(stats.held_sampled > std::time::Duration::ZERO, "{stats:?}");
+    assert!(stats.held() >= stats.held_sampled, "{stats:?}");
+    assert!(stats.contended <= stats.acquisitions, "{stats:?}");
+    assert_eq!(
+        stats.contended == 0,
+        stats.waited == std::time::Duration::ZERO,
+        "a wait is timed exactly when one was counted: {stats:?}"
+    );
+    let line = stats.to_string();
+    assert!(
+        line.starts_with(&format!(
+            "{} acquisitions, {} contended",
+            stats.acquisitions, stats.contended
+        )),
+        "{line}"
+    );
+}
