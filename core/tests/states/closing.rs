@@ -282,6 +282,15 @@ fn shutdown_read_ends_the_stream_for_the_actor_after_buffered_bytes() {
         Ok(Reply::Data(vec![]))
     );
     assert_eq!(rig.take_read(conn), None);
+    // Only the read side is shut: the actor still sends, and no FIN goes out.
+    let s = send(&mut rig, "a", conn, b"still".to_vec());
+    assert_eq!(rig.result(s), Some(Ok(Reply::Sent(5))));
+    assert_eq!(rig.written(conn), b"still");
+    assert!(
+        !rig.commands
+            .contains(&Command::ShutdownWrite { connection: conn }),
+        "shutdown(read) leaves the write side open"
+    );
 }
 
 #[test]

@@ -246,8 +246,77 @@ fn switching_to_passive_cancels_the_read_and_loses_nothing_when_data_wins_the_ra
         on_data(&mut rig, "a").is_empty(),
         "passive now: nothing pushed"
     );
+    assert_eq!(
+        rig.handler.probes().get("read.data_beat_cancel"),
+        Some(&1),
+        "the race is counted where coverage reports it"
+    );
     let r = receive(&mut rig, "a", conn, 100);
     assert_eq!(rig.result(r), Some(Ok(Reply::Data(vec![9; max]))));
+}
+
+#[test]
+fn connection_stats_count_the_bytes_each_way() {
+    let mut rig = rig_with(small());
+    let conn = rig.open("a");
+    let stats = |rig: &mut Rig| match rig.call_now(
+        "a",
+        Call::ConnectionStats {
+            connection: conn.to_string(),
+        },
+    ) {
+        Ok(Reply::Stats(s)) => (s.bytes_in, s.bytes_out, s.buffered),
+        other => panic!("expected stats, got {other:?}"),
+    };
+    assert_eq!(stats(&mut rig), (0, 0, 0));
+    let r = receive(&mut rig, "a", conn, 3);
+    rig.peer_sends(conn, b"hello");
+    assert_eq!(rig.result(r), Some(Ok(Reply::Data(b"hel".to_vec()))));
+    assert_eq!(
+        stats(&mut rig),
+        (5, 0, 2),
+        "received, not yet read: buffered"
+    );
+    // 40 bytes against a 32-byte write buffer: the first 32 count as sent as they go out.
+    let s = send(&mut rig, "a", conn, vec![1; 40]);
+    assert_eq!(stats(&mut rig), (5, 32, 2));
+    rig.io(IoEvent::Wrote {
+        connection: conn,
+        bytes: 32,
+    });
+    assert_eq!(rig.result(s), Some(Ok(Reply::Sent(40))));
+    let s = send(&mut rig, "a", conn, vec![2; 3]);
+    assert_eq!(rig.result(s), Some(Ok(Reply::Sent(3))));
+    assert_eq!(stats(&mut rig), (5, 43, 2));
+}
+
+#[test]
+fn write_reports_are_asked_for_past_half_the_write_buffer_once_until_one_comes() {
+    let mut rig = rig_with(small());
+    let conn = rig.open("a");
+    let asked = |rig: &mut Rig| {
+        rig.commands_where(
+            |c| matches!(c, Command::ReportWrites { connection } if *connection == conn),
+        )
+        .len()
+    };
+    let s = send(&mut rig, "a", conn, vec![1; 16]);
+    assert_eq!(rig.result(s), Some(Ok(Reply::Sent(16))));
+    assert_eq!(asked(&mut rig), 0, "half the 32-byte buffer: not past it");
+    let s = send(&mut rig, "a", conn, vec![1; 1]);
+    assert_eq!(rig.result(s), Some(Ok(Reply::Sent(1))));
+    assert_eq!(asked(&mut rig), 1, "17 of 32 held: ask for reports");
+    let s = send(&mut rig, "a", conn, vec![1; 4]);
+    assert_eq!(rig.result(s), Some(Ok(Reply::Sent(4))));
+    assert_eq!(asked(&mut rig), 0, "asked once until a report comes");
+    rig.io(IoEvent::Wrote {
+        connection: conn,
+        bytes: 21,
+    });
+    assert_eq!(asked(&mut rig), 0, "nothing held: nothing to ask for");
+    let s = send(&mut rig, "a", conn, vec![1; 17]);
+    assert_eq!(rig.result(s), Some(Ok(Reply::Sent(17))));
+    assert_eq!(asked(&mut rig), 1, "past half again after the report");
 }
 
 #[test]
@@ -384,6 +453,10 @@ fn oversized_and_empty_sends() {
         ..small()
     });
     let conn = rig.open("a");
+    // Exactly max_send_bytes is allowed; one more is refused.
+    let most = send(&mut rig, "a", conn, vec![7; 10]);
+    assert_eq!(rig.result(most), Some(Ok(Reply::Sent(10))));
+    assert_eq!(rig.written(conn), vec![7; 10]);
     let big = send_now(&mut rig, "a", conn, vec![0; 11]);
     assert_eq!(
         big.map_err(|e| e.to_string()),
@@ -399,5 +472,8 @@ fn oversized_and_empty_sends() {
         ),
         Ok(Reply::Sent(0))
     );
-    assert!(rig.written(conn).is_empty());
+    assert!(
+        rig.written(conn).is_empty(),
+        "nothing after the refused send"
+    );
 }

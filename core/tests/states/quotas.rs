@@ -319,3 +319,47 @@ fn a_transfer_that_would_take_the_target_past_its_buffered_bytes_quota_fails_and
     assert_eq!(rig.handler.buffered(conn), 24);
     assert!(rig.callbacks("b").is_empty());
 }
+
+#[test]
+fn a_read_no_longer_wanted_is_cancelled_even_with_the_buffered_bytes_quota_used_up() {
+    let mut rig = rig_with(buffered(40));
+    let reading = open_in(&mut rig, "active");
+    assert_eq!(rig.take_read(reading), Some(16));
+    rig.take_commands();
+    // Fill the quota with a send the write buffer cannot take yet: 32 go out, 40 wait.
+    let other = rig.open("a");
+    let first = send(&mut rig, "a", other, vec![1; 32]);
+    assert_eq!(rig.result(first), Some(Ok(Reply::Sent(32))));
+    let queued = send(&mut rig, "a", other, vec![2; 40]);
+    assert_eq!(rig.result(queued), None);
+    assert_eq!(
+        quota_error(send_now(&mut rig, "a", other, vec![3; 1])),
+        "quota exceeded: max_buffered_bytes_per_actor (41/40)"
+    );
+    // A read already out is not held back for the quota (its bytes are on their way): asking
+    // for the mode again changes nothing, and coverage does not count it as paused.
+    assert_eq!(
+        set_active(&mut rig, "a", reading, "active"),
+        Ok(Reply::Unit)
+    );
+    assert_eq!(rig.handler.probes().get("read.quota_paused"), None);
+    assert!(
+        !rig.commands
+            .iter()
+            .any(|c| matches!(c, Command::CancelRead { .. } | Command::Read { .. })),
+        "{:?}",
+        rig.commands
+    );
+    // The read out on `reading` is no longer wanted: it is cancelled, quota or not.
+    assert_eq!(
+        set_active(&mut rig, "a", reading, "passive"),
+        Ok(Reply::Unit)
+    );
+    assert!(
+        rig.commands.contains(&Command::CancelRead {
+            connection: reading
+        }),
+        "{:?}",
+        rig.commands
+    );
+}
