@@ -101,6 +101,7 @@ fn a_slow_flush_is_not_cut_at_the_linger_deadline_but_at_the_send_timeout() {
         rig.commands
     );
     assert_eq!(rig.handler.census().closing, 1);
+    assert_eq!(rig.handler.census().timers, 1, "the flush bound is armed");
     // A flush that never ends is bounded as a stalled send is.
     rig.advance(Duration::from_millis(1));
     assert_eq!(
@@ -108,6 +109,11 @@ fn a_slow_flush_is_not_cut_at_the_linger_deadline_but_at_the_send_timeout() {
         vec![Command::Release { connection: conn }]
     );
     assert_eq!(rig.handler.census().closing, 0);
+    assert_eq!(
+        rig.handler.census().timers,
+        0,
+        "and disarmed with the release"
+    );
 }
 
 #[test]

@@ -363,3 +363,55 @@ fn a_read_no_longer_wanted_is_cancelled_even_with_the_buffered_bytes_quota_used_
         rig.commands
     );
 }
+
+#[test]
+fn paused_reads_resume_round_robin_from_the_last_connection_resumed() {
+    let mut rig = rig_with(buffered(40));
+    rig.start("b", PUSH);
+    // Each actor holds 40 bytes in a send the write buffer cannot take yet.
+    let fill = |rig: &mut Rig, actor: &str| {
+        let conn = rig.open(actor);
+        let out = send(rig, actor, conn, vec![1; 32]);
+        assert_eq!(rig.result(out), Some(Ok(Reply::Sent(32))));
+        let queued = send(rig, actor, conn, vec![2; 40]);
+        assert_eq!(rig.result(queued), None);
+        conn
+    };
+    let held_a = fill(&mut rig, "a");
+    let held_b = fill(&mut rig, "b");
+    let active = |rig: &mut Rig, actor: &str| {
+        let conn = rig.open(actor);
+        assert_eq!(set_active(rig, actor, conn, "active"), Ok(Reply::Unit));
+        conn
+    };
+    // Four connections in id order, every one paused at its owner's quota.
+    let (c1, c2, c3, c4) = (
+        active(&mut rig, "a"),
+        active(&mut rig, "a"),
+        active(&mut rig, "b"),
+        active(&mut rig, "a"),
+    );
+    assert!(c1 < c2 && c2 < c3 && c3 < c4);
+    let reads = |rig: &mut Rig| {
+        rig.commands_where(|c| matches!(c, Command::Read { .. }))
+            .into_iter()
+            .filter_map(|c| match c {
+                Command::Read { connection, .. } => Some(connection),
+                _ => None,
+            })
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(reads(&mut rig), vec![], "all four paused");
+    // b's room comes back: only c3 resumes, and the next round starts after it.
+    rig.io(IoEvent::Wrote {
+        connection: held_b,
+        bytes: 32,
+    });
+    assert_eq!(reads(&mut rig), vec![c3]);
+    // a's room comes back: c4 (after c3) first, then round to c1 and c2.
+    rig.io(IoEvent::Wrote {
+        connection: held_a,
+        bytes: 32,
+    });
+    assert_eq!(reads(&mut rig), vec![c4, c1, c2]);
+}
