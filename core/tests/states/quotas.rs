@@ -415,3 +415,30 @@ fn paused_reads_resume_round_robin_from_the_last_connection_resumed() {
     });
     assert_eq!(reads(&mut rig), vec![c4, c1, c2]);
 }
+
+#[test]
+fn a_cancelled_accept_starts_again_once_its_cancel_is_confirmed_and_a_place_is_free() {
+    let mut rig = rig_with(quotas(1, 8));
+    let la = rig.listener("a");
+    assert!(accepting(&rig, la));
+    let call = rig.call(
+        "a",
+        Call::Connect {
+            address: "10.0.0.9:1".into(),
+        },
+    );
+    assert!(!accepting(&rig, la), "a holds its one place: cancelled");
+    rig.io(IoEvent::AcceptCancelled { listener: la });
+    assert!(!accepting(&rig, la), "confirmed, still no place");
+    // The connect fails: the place comes free, and the listener accepts again.
+    let cmds = rig.commands_where(|c| matches!(c, Command::Connect { .. }));
+    let Some(Command::Connect { connection, .. }) = cmds.last().cloned() else {
+        panic!("no connect: {cmds:?}")
+    };
+    rig.io(IoEvent::ConnectFailed {
+        connection,
+        error: "connection refused".into(),
+    });
+    assert!(matches!(rig.result(call), Some(Err(_))));
+    assert!(accepting(&rig, la), "a place came free: accepting resumes");
+}
