@@ -147,3 +147,109 @@ fn malformed_addresses_are_refused_with_a_reason() {
         Err("Invalid address ::1:80: IPv6 addresses must be written as [addr]:port".into())
     );
 }
+
+#[test]
+fn two_resolutions_in_flight_are_answered_each_for_its_own_connect() {
+    let mut rig = rig_with(small());
+    let first = rig.call(
+        "a",
+        Call::Connect {
+            address: "one.example.com:80".into(),
+        },
+    );
+    let second = rig.call(
+        "a",
+        Call::Connect {
+            address: "two.example.com:81".into(),
+        },
+    );
+    let resolves: Vec<_> = rig
+        .take_commands()
+        .into_iter()
+        .filter_map(|c| match c {
+            Command::Resolve { id, host, port } => Some((id, host, port)),
+            _ => None,
+        })
+        .collect();
+    let [(id1, host1, 80), (id2, host2, 81)] = &resolves[..] else {
+        panic!("two resolutions: {resolves:?}")
+    };
+    assert_eq!(
+        (host1.as_str(), host2.as_str()),
+        ("one.example.com", "two.example.com")
+    );
+    assert_ne!(id1, id2, "each resolution has its own id");
+    // Answered in the other order: each answer goes to its own connect.
+    rig.io(IoEvent::Resolved {
+        id: *id2,
+        result: Ok(vec!["93.184.216.2:81".parse().unwrap()]),
+    });
+    rig.io(IoEvent::Resolved {
+        id: *id1,
+        result: Err("no such host".into()),
+    });
+    assert_eq!(
+        rig.result(first).map(|r| r.map_err(|e| e.to_string())),
+        Some(Err("no such host".into()))
+    );
+    let connects = rig.commands_where(|c| matches!(c, Command::Connect { .. }));
+    let [Command::Connect { addr, .. }] = &connects[..] else {
+        panic!("one connect: {connects:?}")
+    };
+    assert_eq!(*addr, "93.184.216.2:81".parse().unwrap());
+    assert_eq!(rig.result(second), None, "connecting");
+}
+
+#[test]
+fn every_connection_gets_the_configured_socket_options() {
+    let options = |rig: &mut Rig, conn: ConnId| {
+        rig.commands_where(
+            |c| matches!(c, Command::SetOption { connection, .. } if *connection == conn),
+        )
+    };
+    // The defaults: no Nagle, no keepalive.
+    let mut rig = rig_with(small());
+    let call = rig.call(
+        "a",
+        Call::Connect {
+            address: "10.0.0.2:80".into(),
+        },
+    );
+    let Some(Command::Connect { connection, addr }) = rig.take_commands().pop() else {
+        panic!("no connect")
+    };
+    rig.io(IoEvent::Connected {
+        connection,
+        peer: addr,
+        local: testkit::peer_addr(9),
+    });
+    assert!(matches!(rig.result(call), Some(Ok(_))));
+    assert_eq!(
+        options(&mut rig, connection),
+        vec![Command::SetOption {
+            connection,
+            option: SocketOption::NoDelay(true)
+        }]
+    );
+    // Configured: Nagle on, keepalive every 30 s; accepted connections get them too.
+    let mut rig = rig_with(Config {
+        nodelay: false,
+        keepalive_secs: Some(30),
+        ..small()
+    });
+    let listener = rig.listener("a");
+    let accepted = rig.peer_connects(listener);
+    assert_eq!(
+        options(&mut rig, accepted),
+        vec![
+            Command::SetOption {
+                connection: accepted,
+                option: SocketOption::NoDelay(false)
+            },
+            Command::SetOption {
+                connection: accepted,
+                option: SocketOption::KeepAlive(Some(Duration::from_secs(30)))
+            },
+        ]
+    );
+}

@@ -761,3 +761,38 @@ fn a_send_made_during_an_upgrade_waits_for_the_secure_layer() {
     assert_eq!(rig.written(conn), b"secret", "through the secure layer");
     assert_eq!(rig.result(secret), Some(Ok(Reply::Sent(6))));
 }
+
+#[test]
+fn a_failed_implicit_handshake_on_connect_fails_the_connect_and_leaves_nothing() {
+    let mut config = tls_config();
+    config.client_tls.auto_handshake = true;
+    let mut rig = rig_with(config);
+    let call = rig.call(
+        "a",
+        Call::Connect {
+            address: "10.0.0.7:465".into(),
+        },
+    );
+    let Some(Command::Connect { connection, addr }) = rig.take_commands().pop() else {
+        panic!("no connect")
+    };
+    rig.io(IoEvent::Connected {
+        connection,
+        peer: addr,
+        local: testkit::peer_addr(9),
+    });
+    assert_eq!(rig.result(call), None, "handshaking");
+    rig.io(IoEvent::TlsFailed {
+        connection,
+        error: "invalid peer certificate: UnknownIssuer".into(),
+    });
+    assert_eq!(
+        rig.result(call).map(|r| r.map_err(|e| e.to_string())),
+        Some(Err(
+            "TLS handshake failed: invalid peer certificate: UnknownIssuer".into()
+        ))
+    );
+    assert!(rig.commands.contains(&Command::Abort { connection }));
+    assert_eq!(rig.handler.census().connections, 0);
+    assert!(rig.callbacks("a").is_empty(), "the actor never saw it");
+}
