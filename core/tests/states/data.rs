@@ -217,6 +217,83 @@ fn credit_counts_down_then_goes_passive_with_on_passive() {
 }
 
 #[test]
+fn credits_add_up_to_exactly_32767() {
+    let mut rig = rig_with(small());
+    let conn = open_in(&mut rig, "32766");
+    assert_eq!(set_active(&mut rig, "a", conn, "1"), Ok(Reply::Unit));
+    match rig.call_now(
+        "a",
+        Call::ConnectionStats {
+            connection: conn.to_string(),
+        },
+    ) {
+        Ok(Reply::Stats(s)) => assert_eq!(s.mode, "32767"),
+        other => panic!("expected stats, got {other:?}"),
+    }
+}
+
+#[test]
+fn socket_options_take_words_numbers_and_bounded_keepalive_seconds() {
+    let mut rig = rig_with(small());
+    let conn = rig.open("a");
+    let mut set = |name: &str, value: &str| {
+        let result = rig.call_now(
+            "a",
+            Call::SetOption {
+                connection: conn.to_string(),
+                name: name.into(),
+                value: value.into(),
+            },
+        );
+        let applied = rig.commands_where(|c| matches!(c, Command::SetOption { .. }));
+        (result.map_err(|e| e.to_string()), applied)
+    };
+    let applied = |option| {
+        (
+            Ok(Reply::Unit),
+            vec![Command::SetOption {
+                connection: conn,
+                option,
+            }],
+        )
+    };
+    for off in ["false", "off", "0"] {
+        assert_eq!(
+            set("nodelay", off),
+            applied(SocketOption::NoDelay(false)),
+            "{off}"
+        );
+    }
+    for on in ["true", "on", "1"] {
+        assert_eq!(
+            set("nodelay", on),
+            applied(SocketOption::NoDelay(true)),
+            "{on}"
+        );
+    }
+    assert_eq!(
+        set("keepalive", "off"),
+        applied(SocketOption::KeepAlive(None))
+    );
+    assert_eq!(
+        set("keepalive", "on"),
+        applied(SocketOption::KeepAlive(Some(Duration::from_secs(60)))),
+        "on, without keepalive_secs configured: 60 s"
+    );
+    for (secs, value) in [(2, "2"), (86_400, "86400")] {
+        assert_eq!(
+            set("keepalive", value),
+            applied(SocketOption::KeepAlive(Some(Duration::from_secs(secs))))
+        );
+    }
+    for bad in ["86401", "-5", "soon"] {
+        let (result, applied) = set("keepalive", bad);
+        assert!(result.is_err(), "{bad}: {result:?}");
+        assert!(applied.is_empty(), "{bad}: nothing applied");
+    }
+}
+
+#[test]
 fn credit_above_32767_is_refused() {
     let mut rig = rig_with(small());
     let conn = open_in(&mut rig, "32767");

@@ -311,6 +311,15 @@ fn implicit_tls_on_accept_hands_out_only_secured_connections() {
         Ok(Reply::TlsInfo(info())),
         "secured while pending"
     );
+    match rig.call_now(
+        "a",
+        Call::ConnectionStats {
+            connection: conn.to_string(),
+        },
+    ) {
+        Ok(Reply::Stats(s)) => assert_eq!((s.state.as_str(), s.tls.as_str()), ("pending", "tls")),
+        other => panic!("expected stats, got {other:?}"),
+    }
     rig.call_now(
         "a",
         Call::Activate {

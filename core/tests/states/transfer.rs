@@ -210,10 +210,59 @@ fn rare_paths_are_counted_by_probes() {
     rig.callback_done(running, Ok(()));
     let probes = rig.handler.probes();
     assert_eq!(probes.get("transfer.during_on_data"), Some(&1));
+    assert_eq!(
+        probes.get("transfer.with_buffered_bytes"),
+        None,
+        "nothing was buffered: its one byte was in on-data"
+    );
     assert_eq!(probes.get("on_data.finished_after_owner_change"), Some(&1));
     assert_eq!(
         probes.get("read.cancelled"),
         Some(&1),
         "passive after transfer: the read-ahead stops"
+    );
+}
+
+#[test]
+fn a_connection_handed_over_after_its_on_close_tells_the_new_owner_too() {
+    let mut rig = rig_with(small());
+    rig.start("b", PUSH);
+    let conn = open_in(&mut rig, "active");
+    rig.take_read(conn);
+    rig.io(IoEvent::ReadEnded {
+        connection: conn,
+        end: StreamEnd::Eof,
+    });
+    let closes = |rig: &mut Rig, actor: &str| {
+        rig.callbacks(actor)
+            .into_iter()
+            .filter_map(|(id, cb)| match cb {
+                Callback::OnClose { reason, .. } => Some((id, reason)),
+                _ => None,
+            })
+            .collect::<Vec<_>>()
+    };
+    let to_a = closes(&mut rig, "a");
+    assert_eq!(to_a.len(), 1);
+    assert_eq!(to_a[0].1, "eof");
+    // a hands it over from inside on-close (keep_open_on_peer_close is off, but a's on-close
+    // has not returned, so the connection is still there).
+    let t = rig.call(
+        "a",
+        Call::TransferAsync {
+            connection: conn.to_string(),
+            target: "b".into(),
+        },
+    );
+    assert_eq!(rig.result(t), Some(Ok(Reply::Unit)));
+    rig.callback_done(to_a[0].0, Ok(()));
+    let b_cbs = rig.callbacks("b");
+    rig.callback_done(b_cbs[0].0, Ok(()));
+    assert_eq!(set_active(&mut rig, "b", conn, "active"), Ok(Reply::Unit));
+    let to_b = closes(&mut rig, "b");
+    assert_eq!(
+        to_b.iter().map(|c| c.1.as_str()).collect::<Vec<_>>(),
+        vec!["eof"],
+        "b learns of the end once, as its own notice"
     );
 }
