@@ -258,13 +258,15 @@ impl Rig {
         conn
     }
 
-    /// An open, passive, plaintext connection owned by `actor`, made with `connect`.
+    /// `actor` calls `connect(address)` (an `ip:port`, so nothing is resolved) and the
+    /// transport connects: the call (not taken, whatever became of it) and the connection.
+    /// Every other command the handler gave stays in `commands`.
     #[track_caller]
-    pub fn open(&mut self, actor: &str) -> ConnId {
+    pub fn connect_to(&mut self, actor: &str, address: &str) -> (CallId, ConnId) {
         let call = self.call(
             actor,
             Call::Connect {
-                address: "10.0.0.2:80".into(),
+                address: address.into(),
             },
         );
         let cmds = self.commands_where(|c| matches!(c, Command::Connect { .. }));
@@ -276,6 +278,13 @@ impl Rig {
             peer: addr,
             local: SocketAddr::from(([127, 0, 0, 1], 50_000)),
         });
+        (call, connection)
+    }
+
+    /// An open, passive, plaintext connection owned by `actor`, made with `connect`.
+    #[track_caller]
+    pub fn open(&mut self, actor: &str) -> ConnId {
+        let (call, connection) = self.connect_to(actor, "10.0.0.2:80");
         match self.result(call) {
             Some(Ok(Reply::Id(id))) => assert_eq!(id, connection.to_string()),
             other => panic!("connect failed: {other:?}"),

@@ -209,20 +209,7 @@ fn every_connection_gets_the_configured_socket_options() {
     };
     // The defaults: no Nagle, no keepalive.
     let mut rig = rig_with(small());
-    let call = rig.call(
-        "a",
-        Call::Connect {
-            address: "10.0.0.2:80".into(),
-        },
-    );
-    let Some(Command::Connect { connection, addr }) = rig.take_commands().pop() else {
-        panic!("no connect")
-    };
-    rig.io(IoEvent::Connected {
-        connection,
-        peer: addr,
-        local: testkit::peer_addr(9),
-    });
+    let (call, connection) = rig.connect_to("a", "10.0.0.2:80");
     assert!(matches!(rig.result(call), Some(Ok(_))));
     assert_eq!(
         options(&mut rig, connection),

@@ -776,20 +776,7 @@ fn a_failed_implicit_handshake_on_connect_fails_the_connect_and_leaves_nothing()
     let mut config = tls_config();
     config.client_tls.auto_handshake = true;
     let mut rig = rig_with(config);
-    let call = rig.call(
-        "a",
-        Call::Connect {
-            address: "10.0.0.7:465".into(),
-        },
-    );
-    let Some(Command::Connect { connection, addr }) = rig.take_commands().pop() else {
-        panic!("no connect")
-    };
-    rig.io(IoEvent::Connected {
-        connection,
-        peer: addr,
-        local: testkit::peer_addr(9),
-    });
+    let (call, connection) = rig.connect_to("a", "10.0.0.7:465");
     assert_eq!(rig.result(call), None, "handshaking");
     rig.io(IoEvent::TlsFailed {
         connection,

@@ -12,6 +12,17 @@ fn transfer(rig: &mut Rig, conn: ConnId, to: &str) -> CallId {
     )
 }
 
+/// `transfer-async(conn, to)` made by `from`.
+fn transfer_async(rig: &mut Rig, from: &str, conn: ConnId, to: &str) -> CallId {
+    rig.call(
+        from,
+        Call::TransferAsync {
+            connection: conn.to_string(),
+            target: to.into(),
+        },
+    )
+}
+
 #[test]
 fn a_sync_transfer_returns_after_the_targets_callback() {
     let mut rig = rig_with(small());
@@ -129,23 +140,11 @@ fn async_transfer_returns_at_once_and_a_late_failure_spares_a_new_owner() {
     rig.start("b", PUSH);
     rig.start("c", PUSH);
     let conn = rig.open("a");
-    let t = rig.call(
-        "a",
-        Call::TransferAsync {
-            connection: conn.to_string(),
-            target: "b".into(),
-        },
-    );
+    let t = transfer_async(&mut rig, "a", conn, "b");
     assert_eq!(rig.result(t), Some(Ok(Reply::Unit)));
     let cb = rig.callbacks("b")[0].0;
     // b hands it on to c before its own callback reports failure.
-    let t2 = rig.call(
-        "b",
-        Call::TransferAsync {
-            connection: conn.to_string(),
-            target: "c".into(),
-        },
-    );
+    let t2 = transfer_async(&mut rig, "b", conn, "c");
     assert_eq!(rig.result(t2), Some(Ok(Reply::Unit)));
     rig.callback_done(cb, Err("late".into()));
     assert!(
@@ -168,13 +167,7 @@ fn transfer_during_on_data_lets_it_finish_and_delivers_nothing_else_to_the_old_o
     assert_eq!(data, b"first");
     rig.peer_sends(conn, b"second");
     // From inside on-data: a's call does not wait for its own on-data (no deadlock).
-    let t = rig.call(
-        "a",
-        Call::TransferAsync {
-            connection: conn.to_string(),
-            target: "b".into(),
-        },
-    );
+    let t = transfer_async(&mut rig, "a", conn, "b");
     assert_eq!(rig.result(t), Some(Ok(Reply::Unit)));
     let b_cbs = rig.callbacks("b");
     rig.callback_done(b_cbs[0].0, Ok(()));
@@ -199,14 +192,7 @@ fn rare_paths_are_counted_by_probes() {
     let conn = open_in(&mut rig, "active");
     rig.peer_sends(conn, b"x");
     let (running, _) = on_data(&mut rig, "a")[0].clone();
-    rig.call_now(
-        "a",
-        Call::TransferAsync {
-            connection: conn.to_string(),
-            target: "b".into(),
-        },
-    )
-    .ok();
+    transfer_async(&mut rig, "a", conn, "b");
     rig.callback_done(running, Ok(()));
     let probes = rig.handler.probes();
     assert_eq!(probes.get("transfer.during_on_data"), Some(&1));
@@ -247,13 +233,7 @@ fn a_connection_handed_over_after_its_on_close_tells_the_new_owner_too() {
     assert_eq!(to_a[0].1, "eof");
     // a hands it over from inside on-close (keep_open_on_peer_close is off, but a's on-close
     // has not returned, so the connection is still there).
-    let t = rig.call(
-        "a",
-        Call::TransferAsync {
-            connection: conn.to_string(),
-            target: "b".into(),
-        },
-    );
+    let t = transfer_async(&mut rig, "a", conn, "b");
     assert_eq!(rig.result(t), Some(Ok(Reply::Unit)));
     rig.callback_done(to_a[0].0, Ok(()));
     let b_cbs = rig.callbacks("b");
