@@ -130,16 +130,25 @@ impl LockStats {
 
     /// The mean time the lock is held per acquisition, from the sampled ones.
     pub fn mean_held(&self) -> Option<std::time::Duration> {
-        let n = u32::try_from(self.sampled).ok().filter(|n| *n > 0)?;
-        Some(self.held_sampled / n)
+        if self.sampled == 0 {
+            return None;
+        }
+        let nanos = self.held_sampled.as_nanos() / u128::from(self.sampled);
+        Some(std::time::Duration::from_nanos(
+            u64::try_from(nanos).unwrap_or(u64::MAX),
+        ))
     }
 
-    /// The estimated total time it was held: the sampled mean times the acquisitions.
+    /// The estimated total time it was held: the sampled mean times the acquisitions (a
+    /// server that runs for years does not overflow it: it saturates).
     pub fn held(&self) -> std::time::Duration {
         let Some(mean) = self.mean_held() else {
             return std::time::Duration::ZERO;
         };
-        mean.saturating_mul(u32::try_from(self.acquisitions).unwrap_or(u32::MAX))
+        let nanos = mean
+            .as_nanos()
+            .saturating_mul(u128::from(self.acquisitions));
+        std::time::Duration::from_nanos(u64::try_from(nanos).unwrap_or(u64::MAX))
     }
 
     /// Counts an acquisition (and its wait, if it had to); returns when it started to be held
@@ -597,6 +606,15 @@ mod tests {
         };
         assert_eq!(exact.mean_held(), Some(Duration::from_nanos(500)));
         assert_eq!(exact.held(), Duration::from_nanos(50_000));
+        // Counts past u32 (a busy server after a few days) keep their mean.
+        let long = LockStats {
+            acquisitions: 1 << 40,
+            sampled: 1 << 36,
+            held_sampled: Duration::from_nanos(500 << 36),
+            ..LockStats::default()
+        };
+        assert_eq!(long.mean_held(), Some(Duration::from_nanos(500)));
+        assert_eq!(long.held(), Duration::from_nanos(500 << 40));
         assert_eq!(
             exact.to_string(),
             "100 acquisitions, 0 contended (0.0 %, 0.000 s waited in all), held 0.000 s in all \
