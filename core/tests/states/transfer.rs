@@ -246,3 +246,32 @@ fn a_connection_handed_over_after_its_on_close_tells_the_new_owner_too() {
         "b learns of the end once, as its own notice"
     );
 }
+
+#[test]
+fn an_on_data_that_fails_after_its_connection_was_handed_over_spares_the_new_owner() {
+    let mut rig = rig_with(small());
+    rig.start("b", PUSH);
+    let conn = open_in(&mut rig, "active");
+    rig.peer_sends(conn, b"x");
+    let (running, _) = on_data(&mut rig, "a")[0].clone();
+    let t = transfer_async(&mut rig, "a", conn, "b");
+    assert_eq!(rig.result(t), Some(Ok(Reply::Unit)));
+    let b_cbs = rig.callbacks("b");
+    rig.callback_done(b_cbs[0].0, Ok(()));
+    // a's on-data, still running when a gave the connection away, fails.
+    rig.callback_done(running, Err("a's own trouble".into()));
+    assert!(
+        !rig.commands
+            .iter()
+            .any(|c| matches!(c, Command::Close { .. } | Command::Abort { .. })),
+        "b's connection stays open: {:?}",
+        rig.commands
+    );
+    assert!(rig.callbacks("b").is_empty(), "b hears nothing of it");
+    assert_eq!(
+        rig.handler.connection_owner(conn).map(|a| a.as_str()),
+        Some("b")
+    );
+    let s = send(&mut rig, "b", conn, b"still mine".to_vec());
+    assert_eq!(rig.result(s), Some(Ok(Reply::Sent(10))));
+}
