@@ -271,6 +271,7 @@ impl FaultAlphabet {
                     }),
                     latency_ms: latency.map(|(lo, spread)| (lo, lo + spread)),
                     events: timed,
+                    tick_ms: None,
                 }
             })
             .boxed()

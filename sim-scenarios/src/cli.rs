@@ -277,11 +277,14 @@ fn parse_jobs(text: &str) -> Result<usize, ArgError> {
 }
 
 fn parse_plan(text: &str) -> Result<FaultPlan, ArgError> {
-    serde_json::from_str(text).map_err(|e| {
+    let plan: FaultPlan = serde_json::from_str(text).map_err(|e| {
         ArgError(format!(
             "not a fault plan ({e}); pass the JSON a failure prints"
         ))
-    })
+    })?;
+    plan.check()
+        .map_err(|e| ArgError(format!("not a plan that can run: {e}")))?;
+    Ok(plan)
 }
 
 /// A duration as the options take it: `1h30m`, `90s` is `1m30s`, `1500ms` is `1s500ms`.
@@ -553,13 +556,18 @@ where
 pub fn read_regression(file: &Path) -> Result<Regression, ArgError> {
     let text = std::fs::read_to_string(file)
         .map_err(|e| ArgError(format!("cannot read {}: {e}", file.display())))?;
-    serde_json::from_str(&text).map_err(|e| {
+    let regression: Regression = serde_json::from_str(&text).map_err(|e| {
         ArgError(format!(
             "{} is not a regression file ({e}); expected JSON with scenario, seed, plan and \
              optionally trace_hash, as --save-failures writes it",
             file.display()
         ))
-    })
+    })?;
+    regression
+        .plan
+        .check()
+        .map_err(|e| ArgError(format!("{}: its plan cannot run: {e}", file.display())))?;
+    Ok(regression)
 }
 
 /// Runs the command line: `args` without the program name; normal output to `out`, usage

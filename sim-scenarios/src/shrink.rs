@@ -105,6 +105,7 @@ pub fn simplifications(plan: &FaultPlan) -> Vec<(String, FaultPlan)> {
         with(&|p| p.accepts = AcceptFaults::default()),
     );
     push("default latency".into(), with(&|p| p.latency_ms = None));
+    push("1 ms tick".into(), with(&|p| p.tick_ms = None));
     push(
         "no split reads".into(),
         with(&|p| p.streams.split_read = 0.0),

@@ -718,6 +718,23 @@ fn a_saved_failure_replays_with_its_hash_and_a_changed_hash_fails_the_replay() {
         &["replay", &dir.join("bad.json").display().to_string()],
         "is not a regression file",
     );
+    // A plan that cannot run (a zero tick would never advance time) is refused before
+    // anything runs, from a file or from --plan.
+    let mut stuck = none.clone();
+    stuck["tick_ms"] = 0.into();
+    std::fs::write(
+        dir.join("stuck.json"),
+        serde_json::json!({"scenario": "echo", "seed": 2, "plan": stuck}).to_string(),
+    )
+    .expect("write");
+    refused(
+        &["replay", &dir.join("stuck.json").display().to_string()],
+        "stuck.json: its plan cannot run: tick_ms 0: the network's tick must be 1 to 100 ms",
+    );
+    refused(
+        &["--plan", &stuck.to_string()],
+        "not a plan that can run: tick_ms 0",
+    );
 }
 
 /// `--trace` tells the run as a story: every lifecycle transition of the core is a line of its

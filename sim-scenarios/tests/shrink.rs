@@ -36,6 +36,7 @@ fn a_synthetic_failure_shrinks_to_exactly_what_it_needs() {
     assert_eq!(p.streams.merge_reads, 0.0);
     assert_eq!(p.streams.stall, 0.0);
     assert_eq!(p.latency_ms, None);
+    assert_eq!(p.tick_ms, None, "the tick goes back to the harness's 1 ms");
     let cuts = p.cuts.expect("cuts kept");
     assert!((0.1..0.2).contains(&cuts.probability), "{cuts:?}");
     assert_eq!(cuts.max_after_bytes, 0);
@@ -45,6 +46,24 @@ fn a_synthetic_failure_shrinks_to_exactly_what_it_needs() {
         assert!(!synthetic(&candidate), "{step} still fails");
     }
     assert!(shrunk.steps.len() >= 5, "{:?}", shrunk.steps);
+}
+
+#[test]
+fn a_failure_that_needs_its_coarse_tick_keeps_it() {
+    let seed = (0..50)
+        .find(|s| FaultPlan::from_seed(*s).tick_ms == Some(10))
+        .expect("a seed at 10 ms");
+    let plan = FaultPlan::from_seed(seed);
+    let shrunk = shrink(&plan, 1_000, |p| p.tick_ms == Some(10));
+    assert_eq!(shrunk.plan.tick_ms, Some(10));
+    assert_eq!(shrunk.plan.latency_ms, None, "{:?}", shrunk.plan);
+    let candidates = simplifications(&shrunk.plan);
+    assert!(
+        candidates
+            .iter()
+            .any(|(step, c)| step == "1 ms tick" && c.tick_ms.is_none()),
+        "{candidates:?}"
+    );
 }
 
 #[test]

@@ -107,7 +107,8 @@ pub struct Outcome {
 }
 
 impl Sim {
-    /// A run of `seed` under `plan`, with the default config, a 1 ms tick and a 120 s limit.
+    /// A run of `seed` under `plan`, with the default config, a 1 ms tick (unless the plan
+    /// sets its own, [`FaultPlan::tick_ms`]) and a 120 s limit.
     pub fn new(seed: u64, plan: FaultPlan) -> Sim {
         Sim {
             seed,
@@ -126,7 +127,8 @@ impl Sim {
         self
     }
 
-    /// Simulated time per step.
+    /// Simulated time per step, for plans that do not set their own
+    /// ([`FaultPlan::tick_ms`]).
     pub fn tick(mut self, tick: Duration) -> Sim {
         self.tick = tick;
         self
@@ -167,11 +169,24 @@ impl Sim {
         F: FnOnce(SimContext) -> Fut + 'static,
         Fut: Future<Output = Result<(), String>> + 'static,
     {
+        if let Err(e) = self.plan.check() {
+            return Outcome {
+                seed: self.seed,
+                result: Err(format!("the fault plan cannot run: {e}")),
+                trace_hash: SharedRecorder::new(false).with(|r| r.hash()),
+                trace_len: 0,
+                sim_elapsed: Duration::ZERO,
+                records: Vec::new(),
+                server_faults: FaultCounts::default(),
+                peer_faults: FaultCounts::default(),
+            };
+        }
+        let tick = self.plan.tick_ms.map_or(self.tick, Duration::from_millis);
         let mut builder = turmoil::Builder::new();
         builder
             .rng_seed(self.seed)
             .epoch(crate::tls::epoch())
-            .tick_duration(self.tick)
+            .tick_duration(tick)
             .simulation_duration(self.limit);
         if let Some((lo, hi)) = self.plan.latency_ms {
             builder

@@ -23,7 +23,21 @@ pub struct FaultPlan {
     pub latency_ms: Option<(u64, u64)>,
     /// Timed network events: partitions, hold and release, crash and bounce.
     pub events: Vec<TimedEvent>,
+    /// The network's tick in milliseconds, 1 to [`MAX_TICK_MS`] (`None`: the harness's own,
+    /// 1 ms unless [`Sim::tick`](crate::harness::Sim::tick) says otherwise). Turmoil moves
+    /// messages only between steps of one tick, so this is the time resolution of delivery:
+    /// a message sent during a step arrives at a later step, never within the same one, while
+    /// timers still fire at their exact time inside a step. Every step costs the same whether
+    /// or not anything happens, so a coarser tick makes idle simulated time cheaper.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tick_ms: Option<u64>,
 }
+
+/// The coarsest tick a plan may ask for.
+pub const MAX_TICK_MS: u64 = 100;
+
+/// The ticks a seed draws from, each equally likely (see [`FaultPlan::from_seed`]).
+pub const SWARM_TICKS_MS: [u64; 5] = [1, 2, 5, 10, 20];
 
 /// Cuts of incoming streams.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -96,6 +110,13 @@ impl NetEvent {
     }
 }
 
+/// The tick of a swarm-drawn plan: from its own fork of the seed, so that every other draw of
+/// the plan is what it was before ticks were drawn.
+fn swarm_tick_ms(seed: u64) -> u64 {
+    let mut rng = SimRng::new(seed).fork(0x5449_434b); // "TICK"
+    SWARM_TICKS_MS[rng.range(0, SWARM_TICKS_MS.len() as u64 - 1) as usize]
+}
+
 impl FaultPlan {
     /// No faults at all.
     pub fn none() -> FaultPlan {
@@ -103,10 +124,14 @@ impl FaultPlan {
     }
 
     /// Every fault kind, each switched on by the seed with a random intensity: some seeds run
-    /// clean, some with one fault, some with everything at once.
+    /// clean, some with one fault, some with everything at once. The network's tick is drawn
+    /// too, from [`SWARM_TICKS_MS`]: a fifth of the seeds keep the finest resolution, the
+    /// rest trade some of it for fewer steps (turmoil steps through idle time one tick at a
+    /// time, which is most of what a sweep costs).
     pub fn from_seed(seed: u64) -> FaultPlan {
         let mut rng = SimRng::new(seed).fork(0x504c_414e); // "PLAN"
         let mut plan = FaultPlan::lossless_from(&mut rng);
+        plan.tick_ms = Some(swarm_tick_ms(seed));
         if rng.chance(0.3) {
             plan.cuts = Some(CutPlan {
                 probability: rng.range(10, 60) as f64 / 100.0,
@@ -155,7 +180,41 @@ impl FaultPlan {
     /// delivers every byte under any of these plans.
     pub fn lossless_from_seed(seed: u64) -> FaultPlan {
         let mut rng = SimRng::new(seed).fork(0x504c_414e);
-        FaultPlan::lossless_from(&mut rng)
+        let mut plan = FaultPlan::lossless_from(&mut rng);
+        plan.tick_ms = Some(swarm_tick_ms(seed));
+        plan
+    }
+
+    /// Whether the plan can run: a tick of 1 to [`MAX_TICK_MS`] milliseconds (a zero tick
+    /// would never advance simulated time) and probabilities within 0 to 1.
+    pub fn check(&self) -> Result<(), String> {
+        if let Some(tick) = self.tick_ms
+            && !(1..=MAX_TICK_MS).contains(&tick)
+        {
+            return Err(format!(
+                "tick_ms {tick}: the network's tick must be 1 to {MAX_TICK_MS} ms"
+            ));
+        }
+        let s = &self.streams;
+        let mut chances = vec![
+            ("streams.split_read", s.split_read),
+            ("streams.merge_reads", s.merge_reads),
+            ("streams.short_write", s.short_write),
+            ("streams.stall", s.stall),
+            ("connects.refuse", self.connects.refuse),
+            ("connects.hang", self.connects.hang),
+            ("accepts.delay", self.accepts.delay),
+        ];
+        if let Some(c) = &self.cuts {
+            chances.push(("cuts.probability", c.probability));
+            chances.push(("cuts.rst_share", c.rst_share));
+        }
+        for (name, p) in chances {
+            if !(0.0..=1.0).contains(&p) {
+                return Err(format!("{name} {p}: a probability must be 0 to 1"));
+            }
+        }
+        Ok(())
     }
 
     fn lossless_from(rng: &mut SimRng) -> FaultPlan {
@@ -211,6 +270,7 @@ impl FaultPlan {
             accepts,
             latency_ms,
             events,
+            tick_ms: None,
         }
     }
 
@@ -253,6 +313,95 @@ mod tests {
             assert_eq!(back, plan);
             assert!(FaultPlan::lossless_from_seed(seed).is_lossless());
         }
+    }
+
+    #[test]
+    fn seeds_draw_every_tick_and_nothing_else_moves() {
+        let mut seen = std::collections::BTreeSet::new();
+        for seed in 0..200 {
+            let plan = FaultPlan::from_seed(seed);
+            let lossless = FaultPlan::lossless_from_seed(seed);
+            let tick = plan.tick_ms.expect("a drawn plan sets its tick");
+            assert!(SWARM_TICKS_MS.contains(&tick), "seed {seed}: tick {tick}");
+            assert_eq!(lossless.tick_ms, Some(tick), "seed {seed}");
+            seen.insert(tick);
+            // The tick comes from its own fork: the faults are those the seed drew before.
+            let mut rng = SimRng::new(seed).fork(0x504c_414e);
+            assert_eq!(
+                FaultPlan {
+                    tick_ms: None,
+                    ..lossless
+                },
+                FaultPlan::lossless_from(&mut rng)
+            );
+            assert!(plan.check().is_ok(), "seed {seed}: {:?}", plan.check());
+        }
+        assert_eq!(
+            seen.into_iter().collect::<Vec<_>>(),
+            SWARM_TICKS_MS.to_vec()
+        );
+        assert_eq!(FaultPlan::none().tick_ms, None);
+    }
+
+    #[test]
+    fn a_plan_saved_before_ticks_were_drawn_reads_as_the_harness_tick() {
+        let mut plan = FaultPlan::from_seed(7);
+        plan.tick_ms = None;
+        let json = serde_json::to_string(&plan).expect("serialize");
+        assert!(!json.contains("tick_ms"), "{json}");
+        let back: FaultPlan = serde_json::from_str(&json).expect("deserialize");
+        assert_eq!(back, plan);
+        plan.tick_ms = Some(5);
+        let json = serde_json::to_string(&plan).expect("serialize");
+        assert!(json.contains("\"tick_ms\":5"), "{json}");
+    }
+
+    #[test]
+    fn a_plan_that_cannot_run_says_why() {
+        let ok = FaultPlan::from_seed(1);
+        for (tick, fine) in [
+            (0, false),
+            (1, true),
+            (MAX_TICK_MS, true),
+            (MAX_TICK_MS + 1, false),
+        ] {
+            let plan = FaultPlan {
+                tick_ms: Some(tick),
+                ..ok.clone()
+            };
+            match plan.check() {
+                Ok(()) => assert!(fine, "tick {tick} accepted"),
+                Err(e) => {
+                    assert!(!fine, "tick {tick} refused: {e}");
+                    assert_eq!(
+                        e,
+                        format!("tick_ms {tick}: the network's tick must be 1 to {MAX_TICK_MS} ms")
+                    );
+                }
+            }
+        }
+        let mut plan = ok.clone();
+        plan.connects.hang = 1.5;
+        assert_eq!(
+            plan.check(),
+            Err("connects.hang 1.5: a probability must be 0 to 1".into())
+        );
+        let mut plan = ok.clone();
+        plan.streams.split_read = f64::NAN;
+        assert_eq!(
+            plan.check(),
+            Err("streams.split_read NaN: a probability must be 0 to 1".into())
+        );
+        let mut plan = ok;
+        plan.cuts = Some(CutPlan {
+            probability: 0.5,
+            max_after_bytes: 10,
+            rst_share: -0.1,
+        });
+        assert_eq!(
+            plan.check(),
+            Err("cuts.rst_share -0.1: a probability must be 0 to 1".into())
+        );
     }
 
     #[test]

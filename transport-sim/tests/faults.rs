@@ -392,3 +392,39 @@ fn a_heal_restarts_a_crashed_driver_host_and_ignores_later_events() {
         1
     );
 }
+
+#[test]
+fn a_plan_runs_at_its_own_tick_and_a_tick_that_cannot_run_fails_the_run_at_once() {
+    // Simulated time advances a whole tick per step: at 5 ms every run ends on a multiple of
+    // 5 ms (at 1 ms, one run in five would by chance; these are six runs).
+    let mut ends = Vec::new();
+    for seed in 0..6 {
+        let plan = FaultPlan {
+            tick_ms: Some(5),
+            latency_ms: Some((1, 7)),
+            ..FaultPlan::none()
+        };
+        let outcome = Sim::new(seed, plan).run(boxed_echo);
+        assert_eq!(outcome.result, Ok(()), "seed {seed}");
+        ends.push(outcome.sim_elapsed);
+    }
+    assert!(
+        ends.iter()
+            .all(|end| end.as_micros() % 5_000 == 0 && !end.is_zero()),
+        "{ends:?}"
+    );
+    for tick in [0, 101] {
+        let plan = FaultPlan {
+            tick_ms: Some(tick),
+            ..FaultPlan::none()
+        };
+        let outcome = Sim::new(3, plan).run(boxed_echo);
+        assert_eq!(
+            outcome.result,
+            Err(format!(
+                "the fault plan cannot run: tick_ms {tick}: the network's tick must be 1 to 100 ms"
+            ))
+        );
+        assert_eq!(outcome.sim_elapsed, Duration::ZERO);
+    }
+}
