@@ -66,4 +66,53 @@ mod tests {
         let json = r#"{"Received":{"connection":1,"data":[1,256]}}"#;
         assert!(serde_json::from_str::<IoEvent>(json).is_err());
     }
+
+    /// What `deserialize` makes of `deserializer`.
+    fn read<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Vec<u8>, D::Error> {
+        super::deserialize(deserializer)
+    }
+
+    #[test]
+    fn bytes_given_as_bytes_are_read_as_they_are() {
+        use serde::de::value::{BytesDeserializer, Error};
+        // A JSON string offered as bytes (serde_json hands a string to a bytes visitor).
+        let mut json = serde_json::Deserializer::from_str(r#""hi!""#);
+        assert_eq!(read(&mut json).expect("bytes"), b"hi!".to_vec());
+        let borrowed = BytesDeserializer::<Error>::new(&[7, 0, 255]);
+        assert_eq!(read(borrowed), Ok(vec![7, 0, 255]));
+        assert_eq!(read(ByteBuf(vec![1, 2, 3])), Ok(vec![1, 2, 3]));
+        assert_eq!(read(ByteBuf(Vec::new())), Ok(Vec::new()));
+    }
+
+    #[test]
+    fn anything_else_is_refused_with_what_was_expected() {
+        let err = serde_json::from_str::<IoEvent>(r#"{"Received":{"connection":1,"data":true}}"#)
+            .expect_err("not bytes");
+        assert!(
+            err.to_string()
+                .contains("expected bytes, or a sequence of numbers 0-255"),
+            "{err}"
+        );
+    }
+
+    /// A deserializer that hands over an owned buffer (`visit_byte_buf`), as a binary format
+    /// that decodes into a fresh buffer does.
+    struct ByteBuf(Vec<u8>);
+
+    impl<'de> serde::Deserializer<'de> for ByteBuf {
+        type Error = serde::de::value::Error;
+
+        fn deserialize_any<V: serde::de::Visitor<'de>>(
+            self,
+            visitor: V,
+        ) -> Result<V::Value, Self::Error> {
+            visitor.visit_byte_buf(self.0)
+        }
+
+        serde::forward_to_deserialize_any! {
+            bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes byte_buf
+            option unit unit_struct newtype_struct seq tuple tuple_struct map struct enum
+            identifier ignored_any
+        }
+    }
 }

@@ -400,4 +400,40 @@ mod tests {
             );
         }
     }
+
+    #[test]
+    fn the_accept_back_off_may_stay_flat_but_not_shrink() {
+        let flat = Config {
+            accept_backoff_ms: 250,
+            accept_backoff_max_ms: 250,
+            ..Config::default()
+        };
+        assert!(flat.validate().is_ok(), "max equal to the first back-off");
+        let shrinking = Config {
+            accept_backoff_ms: 250,
+            accept_backoff_max_ms: 249,
+            ..Config::default()
+        };
+        let err = shrinking
+            .validate()
+            .map(|_| ())
+            .expect_err("max below the first");
+        assert_eq!(
+            err.to_string(),
+            "invalid config key `accept_backoff_max_ms`: must be at least accept_backoff_ms"
+        );
+    }
+
+    #[test]
+    fn a_tls_section_without_auto_handshake_handshakes_on_its_own() {
+        let server: ServerTls =
+            serde_json::from_str(r#"{"enabled": true, "cert": "c.pem", "key": "k.pem"}"#)
+                .expect("parses");
+        assert!(server.auto_handshake);
+        let explicit: ServerTls = serde_json::from_str(
+            r#"{"enabled": true, "cert": "c.pem", "key": "k.pem", "auto_handshake": false}"#,
+        )
+        .expect("parses");
+        assert!(!explicit.auto_handshake);
+    }
 }

@@ -177,6 +177,21 @@ mod tests {
     use super::*;
 
     #[test]
+    fn actor_ids_hash_by_name() {
+        use std::hash::{BuildHasher, BuildHasherDefault};
+        let hash = |id: &ActorId| {
+            BuildHasherDefault::<std::collections::hash_map::DefaultHasher>::default().hash_one(id)
+        };
+        let a = ActorId::from("actor-a");
+        // Equal names in two allocations hash alike; another name hashes apart.
+        assert_eq!(hash(&a), hash(&ActorId::from("actor-a")));
+        assert_ne!(hash(&a), hash(&ActorId::from("actor-b")));
+        let map: std::collections::HashMap<ActorId, u8> =
+            [(a.clone(), 1), (ActorId::from("actor-b"), 2)].into();
+        assert_eq!(map.get(&ActorId::from("actor-a")), Some(&1));
+    }
+
+    #[test]
     fn ids_round_trip_and_reject_malformed_text() {
         assert_eq!(
             ObjectId::parse("conn-12"),

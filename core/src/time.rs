@@ -65,3 +65,24 @@ impl fmt::Display for Instant {
         write!(f, "{:?}", self.since_origin())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_instant_is_nanoseconds_since_the_origin() {
+        let t = Instant::from_duration(Duration::from_millis(1500));
+        assert_eq!(t.as_nanos(), 1_500_000_000);
+        assert_eq!(t, Instant::from_nanos(1_500_000_000));
+        assert_eq!(t.since_origin(), Duration::from_millis(1500));
+        assert_eq!(Instant::from_nanos(7).as_nanos(), 7);
+        // Past the end of the timeline (about 584 years) it saturates.
+        assert_eq!(
+            Instant::from_duration(Duration::from_secs(u64::MAX)).as_nanos(),
+            u64::MAX
+        );
+        assert_eq!(t.to_string(), "1.5s");
+        assert_eq!(Instant::ZERO.to_string(), "0ns");
+    }
+}

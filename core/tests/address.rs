@@ -466,3 +466,22 @@ proptest! {
         prop_assert_eq!(got, same_prefix(ip, base, 128, prefix));
     }
 }
+
+#[test]
+fn only_an_ip_literal_is_a_socket_address() {
+    let ip = HostPort::parse("192.0.2.7:8080").expect("parses");
+    assert_eq!(
+        ip.socket_addr(),
+        Some("192.0.2.7:8080".parse().expect("an address"))
+    );
+    let v6 = HostPort::parse("[2001:db8::1]:443").expect("parses");
+    assert_eq!(
+        v6.socket_addr(),
+        Some(SocketAddr::new(
+            IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 1)),
+            443
+        ))
+    );
+    let name = HostPort::parse("example.com:80").expect("parses");
+    assert_eq!(name.socket_addr(), None, "a name must be resolved first");
+}

@@ -32,6 +32,7 @@ fn info() -> TlsInfo {
 fn starttls_server_upgrade_keeps_the_id_and_encrypts_later_bytes() {
     let mut rig = rig_with(tls_config());
     let conn = rig.open("a");
+    assert_eq!(tls_of(&mut rig, conn), "plain");
     let r = receive(&mut rig, "a", conn, 100);
     rig.peer_sends(conn, b"STARTTLS\r\n");
     assert_eq!(
@@ -61,6 +62,7 @@ fn starttls_server_upgrade_keeps_the_id_and_encrypts_later_bytes() {
         "the plaintext reply goes out before the handshake: {cmds:?}"
     );
     assert_eq!(rig.result(up), None, "returns when the handshake completes");
+    assert_eq!(tls_of(&mut rig, conn), "handshaking");
     rig.io(IoEvent::TlsEstablished {
         connection: conn,
         info: info(),
@@ -73,6 +75,20 @@ fn starttls_server_upgrade_keeps_the_id_and_encrypts_later_bytes() {
         },
     );
     assert_eq!(got, Ok(Reply::TlsInfo(info())));
+    assert_eq!(tls_of(&mut rig, conn), "tls");
+}
+
+/// The `tls` field of `connection-stats` for an open connection.
+fn tls_of(rig: &mut Rig, conn: ConnId) -> String {
+    match rig.call_now(
+        "a",
+        Call::ConnectionStats {
+            connection: conn.to_string(),
+        },
+    ) {
+        Ok(Reply::Stats(s)) => s.tls,
+        other => panic!("expected stats, got {other:?}"),
+    }
 }
 
 #[test]
