@@ -425,15 +425,14 @@ mod tests {
     }
 
     #[test]
-    fn a_tls_section_without_auto_handshake_handshakes_on_its_own() {
+    fn a_tls_section_without_auto_handshake_handshakes_on_its_own() -> serde_json::Result<()> {
         let server: ServerTls =
-            serde_json::from_str(r#"{"enabled": true, "cert": "c.pem", "key": "k.pem"}"#)
-                .expect("parses");
+            serde_json::from_str(r#"{"enabled": true, "cert": "c.pem", "key": "k.pem"}"#)?;
         assert!(server.auto_handshake);
         let explicit: ServerTls = serde_json::from_str(
             r#"{"enabled": true, "cert": "c.pem", "key": "k.pem", "auto_handshake": false}"#,
-        )
-        .expect("parses");
+        )?;
         assert!(!explicit.auto_handshake);
+        Ok(())
     }
 }
